@@ -1,0 +1,41 @@
+"""Entry point of the ``baldsam`` command: builds the parser from the subcommand modules and reports errors."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from monai_baldsam import __version__
+from monai_baldsam.cli import segment_cmd
+
+__all__ = ["build_parser", "main"]
+
+SUBCOMMANDS = (segment_cmd,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="baldsam", description="Interactive medical image segmentation with SAM and BALD click suggestions.")
+    parser.add_argument("--version", action="version", version=f"monai_baldsam {__version__}")
+    subparsers = parser.add_subparsers(title="commands", dest="command", required=True)
+    for module in SUBCOMMANDS:
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``baldsam``; a user error prints ``baldsam: error: ...`` and exits with status 2, writing nothing."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from monai_baldsam.sam.checkpoints import CheckpointError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, CheckpointError) as err:
+        print(f"baldsam: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

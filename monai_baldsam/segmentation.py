@@ -1,0 +1,137 @@
+"""From an image in its own coordinates and a user's prompts to a label: windowing, prompt mapping, inference.
+
+Coordinates are those of the loaded array (see :mod:`monai_baldsam.io.readers`): a 2D picture's pixel
+``(x, y)`` (x = column, y = row), a volume's voxel ``(i, j, k)``. A 3D box is given on one slice along
+``axis`` as ``(a0, b0, index, a1, b1)``; for the default ``axis=2`` that is ``(i0, j0, k, i1, j1)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+
+from monai_baldsam.inferers.slicewise import SlicePrompt, SliceWiseSamInferer
+from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
+from monai_baldsam.sam.embedding_cache import EmbeddingCache
+from monai_baldsam.sam.predictor import SamPredictor
+from monai_baldsam.transforms.intensity import WindowIntensity, WindowMode
+from monai_baldsam.transforms.prompts import check_box, check_points_inside, ijk_box_to_slice_box, ijk_to_slice_xy
+from monai_baldsam.transforms.slicing import slice_axes
+
+__all__ = ["UserPrompts", "to_slice_prompts", "default_window", "Segmenter"]
+
+
+@dataclass
+class UserPrompts:
+    """Prompts in image coordinates.
+
+    Attributes:
+        box: 2D ``(x0, y0, x1, y1)``; 3D ``(a0, b0, index, a1, b1)`` on slice ``index`` along the axis.
+        foreground: clicks inside the object, ``(x, y)`` or ``(i, j, k)`` each.
+        background: clicks outside the object.
+    """
+
+    box: Sequence[float] | None = None
+    foreground: Sequence[Sequence[float]] = field(default_factory=list)
+    background: Sequence[Sequence[float]] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return self.box is None and not len(self.foreground) and not len(self.background)
+
+
+def _points(clicks: Sequence[Sequence[float]], dims: int, what: str) -> np.ndarray:
+    arr = np.asarray(clicks, dtype=np.float64)
+    if arr.size == 0:
+        return np.zeros((0, dims))
+    if arr.ndim != 2 or arr.shape[1] != dims:
+        frame = "(x, y) pixels" if dims == 2 else "(i, j, k) voxels"
+        raise ValueError(f"{what} clicks must be {frame} for this {dims}D image, got shape {arr.shape}")
+    return arr
+
+
+def to_slice_prompts(prompts: UserPrompts, spatial_shape: Sequence[int], axis: int = 2) -> dict[int, SlicePrompt]:
+    """Validate ``prompts`` against the image and group them by slice (index 0 for a 2D image).
+
+    Raises ``ValueError`` for clicks outside the image, an empty box or one outside the image, and a 3D box whose
+    slice index is outside the volume.
+    """
+    if prompts.is_empty():
+        raise ValueError("no prompt given: pass a box and/or foreground/background clicks")
+    shape = tuple(int(s) for s in spatial_shape)
+    dims = len(shape)
+    fg = check_points_inside(_points(prompts.foreground, dims, "foreground"), shape, what="foreground click")
+    bg = check_points_inside(_points(prompts.background, dims, "background"), shape, what="background click")
+    points = np.concatenate([fg, bg])
+    labels = np.concatenate([np.ones(len(fg), np.int64), np.zeros(len(bg), np.int64)])
+    if dims == 2:
+        box = None if prompts.box is None else check_box(np.asarray(prompts.box, np.float64).reshape(-1), shape)[0]
+        return {0: SlicePrompt(points if len(points) else None, labels if len(points) else None, box)}
+    a, b = slice_axes(axis)
+    grouped: dict[int, SlicePrompt] = {}
+    if prompts.box is not None:
+        box5 = np.asarray(prompts.box, np.float64).reshape(-1)
+        if box5.size != 5:
+            raise ValueError(
+                f"a 3D box is (a0, b0, index, a1, b1) on one slice along axis {axis} - for axis 2 (i0, j0, k, i1, j1) - "
+                f"got {box5.size} values"
+            )
+        corners = np.zeros((2, 3))
+        corners[0, [a, axis, b]] = box5[0], box5[2], box5[1]
+        corners[1, [a, axis, b]] = box5[3], box5[2], box5[4]
+        index, boxes = ijk_box_to_slice_box(corners, axis)
+        if not 0 <= index[0] < shape[axis] or index[0] != int(index[0]):
+            raise ValueError(f"box slice index {index[0]} is outside the volume: axis {axis} has slices 0..{shape[axis] - 1}")
+        grouped[int(index[0])] = SlicePrompt(box_xyxy=check_box(boxes[0], (shape[a], shape[b]))[0])
+    if len(points):
+        slice_index, slice_xy = ijk_to_slice_xy(points, axis)
+        for index in np.unique(np.rint(slice_index)).astype(int):
+            on = np.rint(slice_index) == index
+            prompt = grouped.setdefault(int(index), SlicePrompt())
+            prompt.points_xy, prompt.labels = slice_xy[on], labels[on]
+    return grouped
+
+
+def default_window(image: MetaTensor) -> WindowIntensity:
+    """The window for an image whose modality may be unknown: CT presets for CT, percentiles for MR/US and for
+    volumes of unknown modality, whole-image min-max for pictures (LiteMedSAM's own normalisation)."""
+    modality = str(image.meta.get("modality", "unknown")).upper() if isinstance(image, MetaTensor) else "UNKNOWN"
+    if modality in ("", "UNKNOWN", "NONE") and image.ndim == 4:
+        return WindowIntensity(WindowMode.PERCENTILE)
+    return WindowIntensity(WindowMode.AUTO, modality=None if modality in ("", "UNKNOWN", "NONE") else modality)
+
+
+class Segmenter:
+    """SAM segmentation of a loaded image from user prompts, keeping encoded slices in a bounded cache.
+
+    Args:
+        backbone: registry name (default ``lite_medsam``).
+        checkpoint: checkpoint path for the backbone (default: packaged or cached file).
+        checkpoint_sha256: expected hash of a non-published checkpoint.
+        device: ``cpu`` or ``cuda``.
+        window: a :class:`WindowIntensity`; default: :func:`default_window` per image.
+        axis: slicing axis of volumes.
+        cache: embedding cache shared across calls (default: a new bounded one).
+    """
+
+    def __init__(self, backbone: str = DEFAULT_BACKBONE, checkpoint: str | None = None,
+                 checkpoint_sha256: str | None = None, device: str | torch.device = "cpu",
+                 window: WindowIntensity | None = None, axis: int = 2, cache: EmbeddingCache | None = None,
+                 allow_download: bool = False) -> None:
+        model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256,
+                              allow_download=allow_download)
+        self.predictor = SamPredictor(model, cache if cache is not None else EmbeddingCache())
+        self.inferer = SliceWiseSamInferer(axis=axis)
+        self.window = window
+
+    def windowed(self, image: MetaTensor) -> MetaTensor:
+        """``image`` mapped to [0, 1] with a window decided once for the whole image or volume."""
+        return (self.window or default_window(image))(image)
+
+    def __call__(self, image: MetaTensor, prompts: UserPrompts, return_logits: bool = False) -> MetaTensor:
+        """Label ``(1, *spatial)`` uint8 (or logits) for ``image`` ``(C, *spatial)`` in its own geometry."""
+        slice_prompts = to_slice_prompts(prompts, image.shape[1:], self.inferer.axis)
+        return self.inferer(self.windowed(image), self.predictor, prompts=slice_prompts, return_logits=return_logits)
