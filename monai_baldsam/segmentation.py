@@ -19,7 +19,8 @@ from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.transforms.intensity import WindowIntensity, WindowMode
-from monai_baldsam.transforms.prompts import check_box, check_points_inside, ijk_box_to_slice_box, ijk_to_slice_xy
+from monai_baldsam.sam.prompt_checks import check_box, check_points_inside
+from monai_baldsam.transforms.prompts import ijk_box_to_slice_box, ijk_to_slice_xy
 from monai_baldsam.transforms.slicing import slice_axes
 
 __all__ = ["UserPrompts", "to_slice_prompts", "default_window", "Segmenter"]

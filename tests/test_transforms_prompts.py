@@ -12,12 +12,11 @@ from monai.data import MetaTensor
 from monai.transforms import Compose
 from segment_anything.utils.transforms import ResizeLongestSide
 
+from monai_baldsam.sam.prompt_checks import check_box, check_points_inside
 from monai_baldsam.transforms import (
     ExtractSliced,
     SamPromptsd,
     SamResizePadd,
-    check_box,
-    check_points_inside,
     ijk_box_to_slice_box,
     ijk_to_slice_xy,
     slice_axes,
@@ -119,7 +118,8 @@ def test_sam_promptsd_on_volume_with_ijk_clicks_and_box() -> None:
     scale = 1024 / 100
     new_h, new_w = ResizeLongestSide.get_preprocess_shape(30, 100, 1024)
     sx, sy = new_w / 100, new_h / 30
-    np.testing.assert_allclose(out["sam_point_coords"], [[10 * sx, 20 * sy], [99 * sx, 0], [50 * sx, 29 * sy]], rtol=1e-6)
+    expected = [[10 * sx, 20 * sy], [99 * sx, 0], [50 * sx, 29 * sy]]
+    np.testing.assert_allclose(out["sam_point_coords"], expected, rtol=1e-6)
     assert sx == pytest.approx(scale)
     np.testing.assert_array_equal(out["sam_point_labels"], [1, 1, 0])
     np.testing.assert_allclose(out["sam_box"], [5 * sx, 2 * sy, 60 * sx, 25 * sy], rtol=1e-6)

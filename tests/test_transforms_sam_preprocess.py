@@ -115,7 +115,9 @@ def test_affine_maps_sam_pixels_to_slice_pixel_centres() -> None:
 
 
 @pytest.mark.parametrize(("long_side", "min_iou"), [(1024, 0.995), (256, 0.95)])
-def test_inverse_of_real_mask_nearest(dev_dir: Callable[[str], Path], load: LoadImage, long_side: int, min_iou: float) -> None:
+def test_inverse_of_real_mask_nearest(
+    dev_dir: Callable[[str], Path], load: LoadImage, long_side: int, min_iou: float
+) -> None:
     mask_path = sorted((dev_dir("busi") / "masks").glob("*.png"))[1]
     mask = (load(mask_path) > 127).to(torch.float32)[:, :, 30:330]  # crop to a non-square (1, 416, 300) slice
     assert int(mask.sum()) > 1000
@@ -155,7 +157,12 @@ def test_pure_inverse_matches_the_transform() -> None:
 def test_invertd_chain_volume_to_sam_and_back() -> None:
     vol = MetaTensor(torch.zeros((1, 24, 40, 8)))
     vol[0, 3:10, 20:35, 5] = 1.0
-    pre = Compose([ExtractSliced(keys="image", axis=2, index=5), SamResizePadd(keys=["image", "absent"], long_side=64, allow_missing_keys=True)])
+    pre = Compose(
+        [
+            ExtractSliced(keys="image", axis=2, index=5),
+            SamResizePadd(keys=["image", "absent"], long_side=64, allow_missing_keys=True),
+        ]
+    )
     data = pre({"image": vol})
     assert tuple(data["image"].shape) == (3, 64, 64)
     pred = MetaTensor((data["image"][:1].as_tensor() > 0.5).to(torch.uint8))  # (1, 64, 64) label in the SAM frame

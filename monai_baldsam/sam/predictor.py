@@ -24,7 +24,7 @@ from monai_baldsam.sam.geometry import (
     slice_boxes_to_sam_boxes,
     slice_xy_to_sam_xy,
 )
-from monai_baldsam.transforms.prompts import check_box, check_points_inside
+from monai_baldsam.sam.prompt_checks import check_box, check_points_inside
 
 __all__ = ["SliceEmbedding", "Prediction", "SamPredictor", "to_sam_image"]
 

@@ -23,8 +23,6 @@ from monai_baldsam.transforms.intensity import (
 from monai_baldsam.transforms.prompts import (
     SamPrompts,
     SamPromptsd,
-    check_box,
-    check_points_inside,
     ijk_box_to_slice_box,
     ijk_to_slice_xy,
     slice_xy_to_ijk,
@@ -53,8 +51,6 @@ __all__ = [
     "window_for_modality",
     "SamPrompts",
     "SamPromptsd",
-    "check_box",
-    "check_points_inside",
     "ijk_box_to_slice_box",
     "ijk_to_slice_xy",
     "slice_xy_to_ijk",

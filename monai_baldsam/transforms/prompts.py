@@ -21,42 +21,31 @@ from monai.data import MetaTensor
 from monai.transforms import Transform
 from monai.utils import TraceKeys
 
+from monai_baldsam.sam.geometry import slice_boxes_to_sam_boxes, slice_xy_to_sam_xy
+from monai_baldsam.sam.prompt_checks import as_points, check_box, check_points_inside
 from monai_baldsam.transforms.slicing import slice_axes
 
 __all__ = [
     "ijk_to_slice_xy",
     "slice_xy_to_ijk",
     "ijk_box_to_slice_box",
-    "check_points_inside",
-    "check_box",
     "SamPrompts",
     "to_sam_prompts",
     "SamPromptsd",
 ]
 
 
-def _as_points(points: Any, dims: int, what: str) -> np.ndarray:
-    arr = np.asarray(points, dtype=np.float64)
-    if arr.size == 0:
-        return arr.reshape(0, dims)
-    if arr.ndim == 1:
-        arr = arr[None]
-    if arr.ndim != 2 or arr.shape[1] != dims:
-        raise ValueError(f"{what} must be an (N, {dims}) array of points, got shape {arr.shape}")
-    return arr
-
-
 def ijk_to_slice_xy(points_ijk: Any, axis: int) -> tuple[np.ndarray, np.ndarray]:
     """Split voxel points ``(N, 3)`` into their slice index along ``axis`` ``(N,)`` and ``slice_xy`` ``(N, 2)``."""
     a, b = slice_axes(axis)
-    pts = _as_points(points_ijk, 3, "points_ijk")
+    pts = as_points(points_ijk, 3, "points_ijk")
     return pts[:, axis].copy(), pts[:, [a, b]].copy()
 
 
 def slice_xy_to_ijk(slice_xy: Any, axis: int, index: float) -> np.ndarray:
     """Voxel points ``(N, 3)`` of slice pixels ``slice_xy (N, 2)`` on slice ``index`` along ``axis``."""
     a, b = slice_axes(axis)
-    pts = _as_points(slice_xy, 2, "slice_xy")
+    pts = as_points(slice_xy, 2, "slice_xy")
     out = np.empty((pts.shape[0], 3), dtype=np.float64)
     out[:, a], out[:, b], out[:, axis] = pts[:, 0], pts[:, 1], index
     return out
@@ -86,49 +75,6 @@ def ijk_box_to_slice_box(corners_ijk: Any, axis: int) -> tuple[np.ndarray, np.nd
     return arr[:, 0, axis].copy(), boxes
 
 
-def check_points_inside(points: Any, spatial_shape: Sequence[int], what: str = "click") -> np.ndarray:
-    """Raise ``ValueError`` for the first point of ``points (N, D)`` outside ``0 <= p[d] <= spatial_shape[d] - 1``.
-
-    ``D = len(spatial_shape)``; the message names the point, the image size and the valid range. Returns the
-    points as a float64 ``(N, D)`` array.
-    """
-    shape = tuple(int(s) for s in spatial_shape)
-    pts = _as_points(points, len(shape), f"{what} points")
-    upper = np.asarray(shape, dtype=np.float64) - 1.0
-    bad = np.nonzero(~np.all(np.isfinite(pts) & (pts >= 0) & (pts <= upper), axis=1))[0]
-    if bad.size:
-        n = int(bad[0])
-        ranges = ", ".join(f"0..{s - 1}" for s in shape)
-        raise ValueError(
-            f"{what} {n} at {pts[n].tolist()} is outside the image of size {shape}: "
-            f"valid coordinates are ({ranges})"
-        )
-    return pts
-
-
-def check_box(box_xyxy: Any, slice_shape_xy: Sequence[int], what: str = "box") -> np.ndarray:
-    """Raise ``ValueError`` for a ``slice_xy`` box ``(x0, y0, x1, y1)`` that is empty or leaves the slice.
-
-    ``slice_shape_xy = (X, Y)``. A box needs ``0 <= x0 < x1 <= X`` and ``0 <= y0 < y1 <= Y`` (its far edge may
-    lie on the border). Accepts ``(4,)`` or ``(N, 4)``; returns float64 ``(N, 4)``.
-    """
-    size_x, size_y = (int(s) for s in slice_shape_xy)
-    boxes = _as_points(box_xyxy, 4, f"{what} (x0, y0, x1, y1)")
-    for n, (x0, y0, x1, y1) in enumerate(boxes):
-        if not np.all(np.isfinite([x0, y0, x1, y1])):
-            raise ValueError(f"{what} {n} {boxes[n].tolist()} has non-finite coordinates")
-        if x1 <= x0 or y1 <= y0:
-            raise ValueError(
-                f"{what} {n} (x0, y0, x1, y1) = {boxes[n].tolist()} is empty: it needs x1 > x0 and y1 > y0"
-            )
-        if x0 < 0 or y0 < 0 or x1 > size_x or y1 > size_y:
-            raise ValueError(
-                f"{what} {n} (x0, y0, x1, y1) = {boxes[n].tolist()} is outside the slice of size (X, Y) = "
-                f"({size_x}, {size_y}): valid coordinates are x in 0..{size_x}, y in 0..{size_y}"
-            )
-    return boxes
-
-
 class SamPrompts(NamedTuple):
     """Prompts in SAM's input frame, as ``SamPredictor.predict`` takes them after ``apply_coords``."""
 
@@ -148,7 +94,9 @@ def _clicks_to_slice_xy(clicks: Any, axis: int | None, name: str) -> tuple[np.nd
     if arr.ndim == 1:
         arr = arr[None]
     if arr.ndim != 2 or arr.shape[1] not in (2, 3):
-        raise ValueError(f"{name} clicks must be a list of [x, y] slice pixels or [i, j, k] voxels, got shape {arr.shape}")
+        raise ValueError(
+            f"{name} clicks must be a list of [x, y] slice pixels or [i, j, k] voxels, got shape {arr.shape}"
+        )
     if arr.shape[1] == 2:
         return arr, np.zeros((0,))
     if axis is None:
@@ -193,10 +141,6 @@ def to_sam_prompts(
     Raises:
         ValueError: no prompt at all, a click or box outside the slice, an empty box, or prompts on other slices.
     """
-    # Imported here, not at module level: monai_baldsam.sam.predictor imports this module's checks, so a
-    # module-level import of monai_baldsam.sam would make `import monai_baldsam.transforms` circular.
-    from monai_baldsam.sam.geometry import slice_boxes_to_sam_boxes, slice_xy_to_sam_xy
-
     fg_xy, fg_idx = _clicks_to_slice_xy(foreground, axis, "foreground")
     bg_xy, bg_idx = _clicks_to_slice_xy(background, axis, "background")
     box_xy: np.ndarray | None = None

@@ -15,8 +15,8 @@ import torch
 from monai.config import KeysCollection, NdarrayOrTensor
 from monai.data import MetaTensor
 from monai.transforms import InvertibleTransform, MapTransform
-from monai.utils import TraceKeys, TransformBackends, convert_to_dst_type, convert_to_tensor
 from monai.data.meta_obj import get_track_meta
+from monai.utils import TraceKeys, TransformBackends, convert_to_dst_type, convert_to_tensor
 
 from monai_baldsam.transforms._affine import compose_index_map
 
@@ -24,7 +24,7 @@ __all__ = ["slice_axes", "check_slice", "extract_slice", "ExtractSlice", "Extrac
 
 
 def slice_axes(axis: int) -> tuple[int, int]:
-    """The spatial axes ``(a, b)`` kept by a slice along spatial ``axis``: ``0 -> (1, 2)``, ``1 -> (0, 2)``, ``2 -> (0, 1)``."""
+    """The spatial axes ``(a, b)`` kept by a slice along ``axis``: ``0 -> (1, 2)``, ``1 -> (0, 2)``, ``2 -> (0, 1)``."""
     if isinstance(axis, bool) or not isinstance(axis, (int, np.integer)) or int(axis) not in (0, 1, 2):
         raise ValueError(f"slice axis must be a spatial axis 0, 1 or 2 of a (C, I, J, K) volume, got {axis!r}")
     a, b = (d for d in range(3) if d != int(axis))
@@ -35,8 +35,8 @@ def check_slice(spatial_shape: tuple[int, ...], axis: int, index: int) -> None:
     """Raise ``ValueError`` unless ``spatial_shape`` is 3D and ``0 <= index < spatial_shape[axis]``."""
     if len(spatial_shape) != 3:
         raise ValueError(
-            f"slice extraction needs a channel-first 3D volume (C, I, J, K); got spatial shape {tuple(spatial_shape)} "
-            f"({len(spatial_shape)}D). 2D images are already slices."
+            f"slice extraction needs a channel-first 3D volume (C, I, J, K); got spatial shape "
+            f"{tuple(spatial_shape)} ({len(spatial_shape)}D). 2D images are already slices."
         )
     slice_axes(axis)
     size = int(spatial_shape[axis])
@@ -48,7 +48,7 @@ def check_slice(spatial_shape: tuple[int, ...], axis: int, index: int) -> None:
 
 
 def extract_slice(volume: NdarrayOrTensor, axis: int, index: int) -> NdarrayOrTensor:
-    """The slice ``(C, a, b)`` at ``index`` along spatial ``axis`` of ``volume (C, I, J, K)``, as a copy (not a view)."""
+    """The slice ``(C, a, b)`` at ``index`` along spatial ``axis`` of ``volume (C, I, J, K)``, as a copy."""
     check_slice(tuple(volume.shape[1:]), axis, index)
     sel = [slice(None)] * 4
     sel[1 + axis] = int(index)
