@@ -7,8 +7,6 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
-
 from monai_baldsam.cli.prompt_args import add_prompt_arguments, prompts_from_args
 
 __all__ = ["add_parser", "run"]
@@ -42,6 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from monai_baldsam.io.atomic import check_output_path
     from monai_baldsam.segmentation import Segmenter, to_slice_prompts
     from monai_baldsam.transforms.intensity import WindowIntensity
+    from monai_baldsam.transforms.slicing import extract_slice
 
     start = time.perf_counter()
     prompts = prompts_from_args(args)
@@ -60,12 +59,10 @@ def run(args: argparse.Namespace) -> int:
     if overlay is not None:
         index = min(slice_prompts)
         prompt = slice_prompts[index]
-        windowed = segmenter.windowed(image)
+        windowed, mask_2d = segmenter.windowed(image), label
         if image.ndim == 4:
-            windowed = segmenter.inferer.sam_images(windowed, [index])[0].transpose(-1, -2)
-            mask_2d = np.moveaxis(label[0].numpy(), args.axis, 0)[index]
-        else:
-            mask_2d = label[0].numpy()
+            windowed = extract_slice(windowed, args.axis, index)
+            mask_2d = extract_slice(label, args.axis, index)
         report["overlay"] = str(save_overlay_png(
             windowed, mask_2d, overlay, points_xy=prompt.points_xy, point_labels=prompt.labels,
             box_xyxy=prompt.box_xyxy, overwrite=args.overwrite, intensity_range=(0.0, 1.0)))
