@@ -1,0 +1,40 @@
+"""Bayesian last layer for the SAM prediction head: a last-layer Laplace posterior and BALD acquisition scores.
+
+- :mod:`~monai_baldsam.bayes.acquisition`: pure, batched entropy / BALD maps and the masked argmax click.
+- :mod:`~monai_baldsam.bayes.laplace`: :class:`LastLayerLaplace`, the Laplace posterior of a per-pixel
+  logistic 1x1-conv layer (``diag`` / ``kron`` / ``full``), with evidence-based prior tuning.
+
+Importing this package has no side effects (no laplace-torch import, no device work).
+"""
+
+from monai_baldsam.bayes.acquisition import (
+    UNCERTAINTY_KEYS,
+    binary_entropy,
+    expected_entropy,
+    gaussian_logit_uncertainty_maps,
+    masked_argmax,
+    mutual_information,
+    predictive_entropy,
+    uncertainty_maps,
+)
+from monai_baldsam.bayes.enums import HessianStructure, PriorStructure, TuningMethod
+from monai_baldsam.bayes.laplace import LastLayerLaplace
+from monai_baldsam.bayes.state import STATE_FORMAT_VERSION, check_signature_dict, compare_signatures
+
+__all__ = [
+    "UNCERTAINTY_KEYS",
+    "binary_entropy",
+    "expected_entropy",
+    "gaussian_logit_uncertainty_maps",
+    "masked_argmax",
+    "mutual_information",
+    "predictive_entropy",
+    "uncertainty_maps",
+    "HessianStructure",
+    "PriorStructure",
+    "TuningMethod",
+    "STATE_FORMAT_VERSION",
+    "LastLayerLaplace",
+    "check_signature_dict",
+    "compare_signatures",
+]
