@@ -1,0 +1,104 @@
+"""``baldsam evaluate``: simulate interactive sessions with click policies on a data set and write their metrics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["add_parser", "run", "click_model_from_args"]
+
+_SUMMARY_KEYS = ("policy", "first", "n_images", "clicks", "noc80", "noc85", "noc90", "failures_at_budget", "miou_at",
+                 "auc", "seconds_per_click")
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate", help="simulate clicks with one or more policies and report NoC, mIoU@k and AUC",
+        description="Each session starts from the same first prompt for every policy (the ground truth's box, or the "
+                    "click farthest from its boundary); the policy then places clicks 2..N, each fed back with the "
+                    "previous mask. Each image is encoded once and shared by every policy. Writes metrics.json, "
+                    "curves.csv and iou_vs_clicks.png (into OUTDIR/<policy>/ when several policies are given).",
+    )
+    parser.add_argument("--data", required=True,
+                        help="a folder with images/ and masks/ (matching stems) or a MONAI datalist JSON")
+    parser.add_argument("--datalist-key", default=None,
+                        help="section of the datalist to read (default: the first of testing, validation, training)")
+    parser.add_argument("--policy", action="append", required=True,
+                        help="click policy (oracle, random_error, random, ...); repeat or comma-separate for several")
+    parser.add_argument("--first", required=True, choices=("box", "click"),
+                        help="first prompt: the ground-truth box, or the click farthest from the mask boundary")
+    parser.add_argument("--box-jitter", type=float, default=0.0,
+                        help="move each box side by up to this fraction of the box size (seeded; default 0)")
+    parser.add_argument("--clicks", type=int, default=20,
+                        help="interactions per image N, the first prompt included (default 20)")
+    parser.add_argument("--out", required=True, help="output folder (must be new or empty unless --overwrite)")
+    parser.add_argument("--backbone", default="lite_medsam", help="lite_medsam (default), vit_b, vit_l or vit_h")
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file of the backbone")
+    parser.add_argument("--checkpoint-sha256", default=None, help="expected SHA-256 of a fine-tuned --checkpoint")
+    # The prediction head (--head, next issue) and MONAI bundles (--bundle) plug in here and in
+    # click_model_from_args: anything that implements evaluation.model.ClickModel.
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's own; 1 is often fastest on a busy machine)")
+    parser.add_argument("--limit", type=int, default=None, help="evaluate the first K images only")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
+    parser.set_defaults(func=run)
+
+
+def click_model_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~monai_baldsam.evaluation.model.ClickModel` the options ask for (today: the plain SAM decoder)."""
+    from monai_baldsam.evaluation.model import load_click_model
+
+    return load_click_model(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device)
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.clicks < 1:
+        raise ValueError(f"--clicks must be at least 1 (the first prompt counts as interaction 1), got {args.clicks}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be a non-negative integer, got {args.seed}")
+    if args.box_jitter and args.first != "box":
+        raise ValueError("--box-jitter applies to --first box only")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    if not 0.0 <= args.box_jitter <= 1.0:
+        raise ValueError(f"--box-jitter is a fraction of the box size in [0, 1], got {args.box_jitter}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from monai_baldsam.evaluation.data import discover_cases, validate_masks
+    from monai_baldsam.evaluation.policies import parse_policy_names
+    from monai_baldsam.evaluation.report import check_output_dir, plot_comparison, write_run
+    from monai_baldsam.evaluation.runner import evaluate
+
+    start = time.perf_counter()
+    _check_args(args)
+    policies = parse_policy_names(args.policy)
+    out = check_output_dir(args.out, args.overwrite)
+    cases = discover_cases(args.data, args.datalist_key, args.limit)  # validate everything before loading the model
+    validate_masks(cases)
+    if args.threads is not None:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    model = click_model_from_args(args)
+    runs = evaluate(cases, model, policies, [args.first], args.clicks, args.seed, args.box_jitter,
+                    progress=not args.no_progress)
+    meta = {"backbone": args.backbone, "checkpoint": args.checkpoint, "device": str(args.device),
+            "data": str(Path(args.data).expanduser().resolve()), "limit": args.limit,
+            "datalist_key": args.datalist_key}
+    summaries = []
+    for (_, policy), result in runs.items():
+        folder = out / policy if len(policies) > 1 else out
+        summaries.append(write_run(result, folder, meta, overwrite=args.overwrite))
+    report: dict[str, Any] = {"out": str(out), "runs": [{k: s[k] for k in _SUMMARY_KEYS} for s in summaries]}
+    if len(summaries) > 1:
+        report["compare_png"] = str(plot_comparison(summaries, out / "compare.png", overwrite=args.overwrite))
+    report["seconds"] = round(time.perf_counter() - start, 2)
+    print(json.dumps(report, indent=2))
+    return 0

@@ -1,0 +1,186 @@
+"""Evaluation data: find (image, mask) pairs in a folder or a MONAI datalist, and load one pair for SAM.
+
+Two layouts:
+
+* a folder with ``images/`` and ``masks/`` whose files share their stems (``images/case_01.png`` with
+  ``masks/case_01.png``; any picture or DICOM suffix on either side);
+* a MONAI datalist JSON ``{"testing": [{"image": ..., "label": ...}, ...]}`` (or ``"validation"`` /
+  ``"training"``; the first present in that order unless a key is named), paths relative to the JSON's folder.
+
+Only 2D images are evaluated for now: a NIfTI file or a DICOM series folder is refused with a clear message.
+Images are windowed once per image with :func:`monai_baldsam.segmentation.default_window` (whole-image min-max for
+pictures) and turned into SAM's orientation (rows = ``y``, columns = ``x``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
+from monai_baldsam.io.formats import DICOM_SUFFIXES, NIFTI_SUFFIXES, PICTURE_SUFFIXES, full_suffix
+from monai_baldsam.io.readers import load_image, load_mask
+from monai_baldsam.segmentation import default_window
+
+__all__ = ["DATALIST_KEYS", "EvalCase", "LoadedCase", "discover_cases", "validate_masks", "load_case"]
+
+PathLike = str | os.PathLike
+
+#: Datalist sections searched, in order, when no key is named.
+DATALIST_KEYS: tuple[str, ...] = ("testing", "validation", "training")
+_SUFFIXES_2D = PICTURE_SUFFIXES + DICOM_SUFFIXES
+_NOT_YET_3D = "3D volumes are not supported by the evaluation yet (2D images only): "
+
+
+@dataclass(frozen=True)
+class EvalCase:
+    """One (image, mask) pair; ``name`` identifies it in reports and seeds its random generators."""
+
+    name: str
+    image: Path
+    mask: Path
+
+
+@dataclass(frozen=True)
+class LoadedCase:
+    """A case ready for the simulator: ``image`` ``1 x 3 x H x W`` float in [0, 1] and ``truth`` ``(H, W)`` bool,
+    both in SAM's orientation (rows = y, columns = x)."""
+
+    case: EvalCase
+    image: torch.Tensor
+    truth: np.ndarray
+
+
+def _stem(path: Path) -> str:
+    suffix = full_suffix(path)
+    return path.name[: -len(suffix)] if suffix else path.name
+
+
+def _refuse_3d(path: Path) -> None:
+    if path.is_dir() or full_suffix(path) in NIFTI_SUFFIXES:
+        raise ValueError(f"{_NOT_YET_3D}{path} is a {'DICOM series folder' if path.is_dir() else 'NIfTI volume'}")
+
+
+def _listing(folder: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith("."):
+            continue
+        _refuse_3d(path)
+        if full_suffix(path) not in _SUFFIXES_2D:
+            continue
+        stem = _stem(path)
+        if stem in found:
+            raise ValueError(f"{folder} holds two files with the stem {stem!r} ({found[stem].name}, {path.name}): "
+                             "keep one file per case")
+        found[stem] = path
+    return found
+
+
+def _from_folder(root: Path) -> list[EvalCase]:
+    images_dir, masks_dir = root / "images", root / "masks"
+    if not images_dir.is_dir() or not masks_dir.is_dir():
+        raise ValueError(f"{root} must hold images/ and masks/ with matching file stems, or be a MONAI datalist "
+                         "JSON file")
+    images, masks = _listing(images_dir), _listing(masks_dir)
+    if not images:
+        raise ValueError(f"no images found in {images_dir} (supported: {', '.join(_SUFFIXES_2D)})")
+    orphans = sorted(set(images) - set(masks))
+    if orphans:
+        raise ValueError(f"{len(orphans)} image(s) in {images_dir} have no mask with the same stem in {masks_dir}, "
+                         f"e.g. {orphans[:3]}: add the masks or remove the images")
+    return [EvalCase(stem, images[stem], masks[stem]) for stem in sorted(images)]
+
+
+def _from_datalist(path: Path, key: str | None) -> list[EvalCase]:
+    try:
+        content = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"cannot read the datalist {path}: {err}") from None
+    if not isinstance(content, dict):
+        raise ValueError(f"datalist {path} must be a JSON object with a 'testing' (or 'validation'/'training') list")
+    keys = (key,) if key else DATALIST_KEYS
+    section = next((k for k in keys if k in content), None)
+    if section is None:
+        raise ValueError(f"datalist {path} has no {' / '.join(repr(k) for k in keys)} list (it has "
+                         f"{sorted(content)}): name the section with --datalist-key")
+    entries = content[section]
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"datalist {path}: {section!r} must be a non-empty list of {{'image': ..., 'label': ...}}")
+    cases: list[EvalCase] = []
+    names: set[str] = set()
+    for n, entry in enumerate(entries):
+        if not isinstance(entry, dict) or not isinstance(entry.get("image"), str) or \
+                not isinstance(entry.get("label"), str):
+            raise ValueError(f"datalist {path}: entry {n} of {section!r} needs string 'image' and 'label' paths, "
+                             f"got {entry!r}")
+        image, mask = (Path(entry[k]).expanduser() for k in ("image", "label"))
+        image, mask = (p if p.is_absolute() else path.parent / p for p in (image, mask))
+        for p in (image, mask):
+            _refuse_3d(p)
+            if not p.exists():
+                raise FileNotFoundError(f"datalist {path}: entry {n} names {p}, which does not exist")
+        name = Path(entry["image"]).as_posix()
+        name = name[: -len(full_suffix(name))] if full_suffix(name) else name
+        if name in names:
+            raise ValueError(f"datalist {path}: the image {entry['image']!r} is listed twice")
+        names.add(name)
+        cases.append(EvalCase(name, image, mask))
+    return cases
+
+
+def discover_cases(data: PathLike, datalist_key: str | None = None, limit: int | None = None) -> list[EvalCase]:
+    """The evaluation cases of ``data`` (a folder with images/ and masks/, or a datalist JSON), in a fixed order
+    (sorted by stem for a folder, the list's order for a datalist), the first ``limit`` only when given."""
+    root = Path(data).expanduser()
+    if not root.exists():
+        raise FileNotFoundError(f"evaluation data {root} does not exist")
+    if limit is not None and limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {limit}")
+    if root.is_file():
+        if root.suffix.lower() != ".json":
+            raise ValueError(f"{root} is a file but not a datalist JSON: give a folder with images/ and masks/, or a "
+                             "MONAI datalist .json")
+        cases = _from_datalist(root, datalist_key)
+    else:
+        if datalist_key:
+            raise ValueError("--datalist-key applies to a datalist JSON, not to a folder")
+        cases = _from_folder(root)
+    return cases[:limit] if limit is not None else cases
+
+
+def _checked_truth(case: EvalCase, mask: torch.Tensor) -> np.ndarray:
+    if mask.ndim != 3:
+        raise ValueError(f"{_NOT_YET_3D}mask {case.mask} has shape {tuple(mask.shape[1:])}")
+    truth = mask[0].cpu().numpy().astype(bool).T  # (X, Y) -> (H = Y, W = X)
+    if not truth.any():
+        raise ValueError(f"mask {case.mask} is empty: every evaluated image needs an object (remove the case or fix "
+                         "its mask)")
+    return np.ascontiguousarray(truth)
+
+
+def validate_masks(cases: list[EvalCase]) -> None:
+    """Read every mask once (cheap) so that a 3D or empty mask is reported before any model work."""
+    for case in cases:
+        _checked_truth(case, load_mask(case.mask))
+
+
+def load_case(case: EvalCase) -> LoadedCase:
+    """Load, check and window one case for the simulator (SAM orientation).
+
+    Raises:
+        ValueError: a 3D image, a mask whose shape differs from the image's, an empty mask, an image with other
+            than 1, 3 or 4 channels.
+    """
+    image = load_image(case.image)
+    if image.ndim != 3:
+        raise ValueError(f"{_NOT_YET_3D}{case.image} has shape {tuple(image.shape[1:])}")
+    truth = _checked_truth(case, load_mask(case.mask, reference=image))
+    windowed = default_window(image)(image)
+    sam_image = SliceWiseSamInferer().sam_images(windowed, [0])
+    return LoadedCase(case, sam_image.contiguous(), truth)

@@ -1,0 +1,243 @@
+"""Click policies: where the simulated user clicks next, behind one interface and a registry by name.
+
+A policy sees a :class:`ClickContext` (the current prediction with the model's optional extra maps, the clicks so
+far, the pixels still allowed, a seeded RNG, and the ground truth only if it declares ``uses_ground_truth``) and
+returns a :class:`Click` or ``None`` (no click: the session ends and keeps its IoU). A click whose ``label`` is
+``None`` is answered by the simulated user from the ground truth at that pixel, so model-driven policies (entropy,
+BALD) pick a location without ever seeing the truth.
+
+:meth:`ClickPolicy.next_prompt` turns the click into the model's next prompt, micro-sam's generator shape
+``(coords, labels, boxes, masks)``: the first box if any, every click so far, and the previous low-resolution
+logits as ``mask_input`` (as SAM's interactive loop does).
+
+Registered here: ``oracle`` (RITM/f-BRS), ``random_error`` and ``random``. Others register with
+:func:`register_policy` (the Bayesian head adds ``entropy`` and ``bald``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, ClassVar, NamedTuple
+
+import numpy as np
+import torch
+
+from monai_baldsam.evaluation.geometry import NO_CLICK, oracle_clicks, random_error_clicks
+from monai_baldsam.evaluation.model import ClickModel, ModelOutput
+from monai_baldsam.sam.predictor import SliceEmbedding
+
+__all__ = [
+    "Click",
+    "Prompt",
+    "ClickContext",
+    "ClickPolicy",
+    "OraclePolicy",
+    "RandomErrorPolicy",
+    "RandomPolicy",
+    "accumulate_prompt",
+    "register_policy",
+    "make_policy",
+    "available_policies",
+    "parse_policy_names",
+]
+
+
+@dataclass(frozen=True)
+class Click:
+    """A click at ``xy`` = ``(x, y)`` slice pixels; ``label`` 1 foreground, 0 background, ``None`` = ask the user."""
+
+    xy: tuple[int, int]
+    label: int | None = None
+
+
+class Prompt(NamedTuple):
+    """The model's prompt for one interaction (micro-sam's ``(coords, labels, boxes, masks)``).
+
+    ``points_xy`` ``(K, 2)`` slice pixels, ``labels`` ``(K,)`` 1/0, ``box_xy`` ``(4,)`` or None, ``mask_input``
+    ``(1, 1, h, w)`` previous low-resolution logits or None.
+    """
+
+    points_xy: np.ndarray
+    labels: np.ndarray
+    box_xy: np.ndarray | None
+    mask_input: torch.Tensor | None
+
+
+def accumulate_prompt(box_xy: np.ndarray | None, clicks_xy: np.ndarray, labels: np.ndarray,
+                      mask_input: torch.Tensor | None) -> Prompt:
+    """The prompt after some clicks: the (first) box, every click so far in order, and the previous logits."""
+    points = np.asarray(clicks_xy, dtype=np.float64).reshape(-1, 2)
+    lab = np.asarray(labels, dtype=np.int64).reshape(-1)
+    if len(points) != len(lab):
+        raise ValueError(f"got {len(points)} clicks but {len(lab)} labels")
+    box = None if box_xy is None else np.asarray(box_xy, dtype=np.float64).reshape(4)
+    return Prompt(points, lab, box, mask_input)
+
+
+@dataclass(frozen=True)
+class ClickContext:
+    """What a policy may look at before placing interaction ``interaction`` (2..N).
+
+    Attributes:
+        prediction: the model's current prediction (mask, probability, low-res logits, extra maps by name).
+        clicks_xy: ``(K, 2)`` int64 clicks so far (``(x, y)``), the first click included when the session began
+            with one; ``click_labels`` ``(K,)`` their labels.
+        box_xy: the first box, or None.
+        valid: ``(H, W)`` bool, pixels that may be clicked: inside the image and not clicked yet.
+        rng: this session's generator (seeded per image and policy).
+        interaction: the number of the interaction being placed (the first prompt is interaction 1).
+        ground_truth: ``(H, W)`` bool, given only to policies with ``uses_ground_truth = True``.
+        prompt: the prompt that produced ``prediction``.
+        model, embedding: the click model and this image's embedding, for policies that score candidate clicks
+            by asking the model (time spent there counts as the policy's).
+    """
+
+    prediction: ModelOutput
+    clicks_xy: np.ndarray
+    click_labels: np.ndarray
+    box_xy: np.ndarray | None
+    valid: np.ndarray
+    rng: np.random.Generator
+    interaction: int
+    ground_truth: np.ndarray | None = None
+    prompt: Prompt | None = None
+    model: ClickModel | None = None
+    embedding: SliceEmbedding | None = None
+
+
+class ClickPolicy(ABC):
+    """Base class of click policies.
+
+    Class attributes:
+        name: registry name.
+        uses_ground_truth: the policy reads :attr:`ClickContext.ground_truth` (a simulated user, e.g. the oracle);
+            False for policies a real system could run (entropy, BALD), which never receive it.
+        requires_extras: names of :attr:`ModelOutput.extras` maps the policy needs from the model.
+    """
+
+    name: ClassVar[str] = "policy"
+    uses_ground_truth: ClassVar[bool] = False
+    requires_extras: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def choose(self, context: ClickContext) -> Click | None:
+        """The next click, or None to place no more (e.g. no error left)."""
+
+    def next_prompt(self, context: ClickContext, answer: Callable[[tuple[int, int]], int]) -> Prompt | None:
+        """Choose a click, have ``answer(xy)`` give its label when the policy leaves it open, and return the next
+        prompt (box, all clicks so far plus this one, previous logits), or None when the policy places no click."""
+        click = self.choose(context)
+        if click is None:
+            return None
+        x, y = (int(v) for v in click.xy)
+        height, width = context.valid.shape
+        if not (0 <= x < width and 0 <= y < height) or not context.valid[y, x]:
+            raise RuntimeError(f"policy {self.name!r} chose pixel (x, y) = ({x}, {y}), which is outside the image of "
+                               f"size (W, H) = ({width}, {height}) or already clicked: choose among context.valid")
+        label = answer((x, y)) if click.label is None else int(click.label)
+        if label not in (0, 1):
+            raise RuntimeError(f"policy {self.name!r} gave click label {label}: use 1 (foreground) or 0 (background)")
+        clicks = np.concatenate([context.clicks_xy.reshape(-1, 2), [[x, y]]])
+        labels = np.concatenate([context.click_labels.reshape(-1), [label]])
+        return accumulate_prompt(context.box_xy, clicks, labels, context.prediction.low_res_logits)
+
+
+def _truth(context: ClickContext, name: str) -> np.ndarray:
+    if context.ground_truth is None:
+        raise RuntimeError(f"policy {name!r} needs the ground truth but the context has none")
+    return context.ground_truth
+
+
+def _single(points: np.ndarray, labels: np.ndarray) -> Click | None:
+    if int(labels[0]) == NO_CLICK:
+        return None
+    return Click((int(points[0, 0]), int(points[0, 1])), int(labels[0]))
+
+
+class OraclePolicy(ClickPolicy):
+    """The RITM/f-BRS simulated user: the centre (farthest from the boundary) of the larger error region,
+    deterministic (see :func:`monai_baldsam.evaluation.geometry.oracle_clicks` for the tie rules)."""
+
+    name = "oracle"
+    uses_ground_truth = True
+
+    def choose(self, context: ClickContext) -> Click | None:
+        truth = _truth(context, self.name)
+        return _single(*oracle_clicks(context.prediction.mask[None], truth[None], context.valid[None]))
+
+
+class RandomErrorPolicy(ClickPolicy):
+    """A uniformly random pixel of the error region (false negatives or false positives), seeded."""
+
+    name = "random_error"
+    uses_ground_truth = True
+
+    def choose(self, context: ClickContext) -> Click | None:
+        truth = _truth(context, self.name)
+        return _single(*random_error_clicks(context.prediction.mask[None], truth[None], context.rng,
+                                            context.valid[None]))
+
+
+class RandomPolicy(ClickPolicy):
+    """A uniformly random pixel of the image, seeded; the simulated user answers its polarity from the truth.
+
+    Blind to errors: the lower bound any useful policy must beat.
+    """
+
+    name = "random"
+    uses_ground_truth = False
+
+    def choose(self, context: ClickContext) -> Click | None:
+        candidates = np.flatnonzero(context.valid)
+        if candidates.size == 0:
+            return None
+        index = int(candidates[context.rng.integers(candidates.size)])
+        width = context.valid.shape[1]
+        return Click((index % width, index // width), None)
+
+
+_POLICIES: dict[str, Callable[[], ClickPolicy]] = {}
+
+
+def register_policy(name: str, factory: Callable[[], ClickPolicy], overwrite: bool = False) -> None:
+    """Register a policy factory under ``name`` (letters, digits and ``_``)."""
+    if not name or not name.replace("_", "").isalnum() or name != name.lower():
+        raise ValueError(f"policy names are lower-case letters, digits and '_', got {name!r}")
+    if name in _POLICIES and not overwrite:
+        raise ValueError(f"policy {name!r} is already registered: pass overwrite=True to replace it")
+    _POLICIES[name] = factory
+
+
+def available_policies() -> tuple[str, ...]:
+    """Registered policy names, sorted."""
+    return tuple(sorted(_POLICIES))
+
+
+def make_policy(name: str) -> ClickPolicy:
+    """A new instance of the policy registered as ``name``."""
+    if name not in _POLICIES:
+        raise ValueError(f"unknown click policy {name!r}: choose one of {', '.join(available_policies())}")
+    return _POLICIES[name]()
+
+
+def parse_policy_names(values: list[str] | tuple[str, ...] | str) -> list[str]:
+    """``["oracle,random", "bald"]`` -> ``["oracle", "random", "bald"]``: split, strip, drop duplicates (keeping
+    order) and check every name is registered."""
+    items = [values] if isinstance(values, str) else list(values)
+    names: list[str] = []
+    for item in items:
+        for name in (part.strip() for part in item.split(",")):
+            if name and name not in names:
+                names.append(name)
+    if not names:
+        raise ValueError(f"no click policy given: choose one or more of {', '.join(available_policies())}")
+    for name in names:
+        if name not in _POLICIES:
+            raise ValueError(f"unknown click policy {name!r}: choose one of {', '.join(available_policies())}")
+    return names
+
+
+for _cls in (OraclePolicy, RandomErrorPolicy, RandomPolicy):
+    register_policy(_cls.name, _cls)
+del _cls
