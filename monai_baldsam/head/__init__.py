@@ -1,0 +1,51 @@
+"""Prediction head for BALD-SAM: a small conv net on the frozen SAM decoder that makes clicks work, whose last
+layer carries a Laplace posterior for BALD click suggestions (see ``README.md`` beside this file).
+
+* :mod:`~monai_baldsam.head.features`: decoder features, click and mask encodings (no image re-encoding).
+* :mod:`~monai_baldsam.head.model`: :class:`PredictionHead` and :class:`HeadConfig`.
+* :mod:`~monai_baldsam.head.click_model`: :class:`BayesianHeadClickModel` (the evaluation's ClickModel protocol).
+* :mod:`~monai_baldsam.head.checkpoint`: :func:`save_head` / :func:`load_head` (one verified file).
+* :mod:`~monai_baldsam.head.training`: :func:`train_head` (simulated sessions, Laplace fit, model card).
+* :mod:`~monai_baldsam.head.embedding_store`: the signature-checked on-disk embedding store.
+* :mod:`~monai_baldsam.head.clicks`, :mod:`~monai_baldsam.head.simulation`: click encodings and simulated users.
+
+Importing has no side effects.
+"""
+
+from monai_baldsam.head.checkpoint import HEAD_FORMAT, TrainedHead, backbone_signature, load_head, save_head
+from monai_baldsam.head.click_model import (
+    EXTRA_KEYS,
+    BayesianHeadClickModel,
+    UncertaintyMethod,
+    load_head_click_model,
+)
+from monai_baldsam.head.embedding_store import EmbeddingStore, default_store_dir, embedding_signature
+from monai_baldsam.head.features import DecoderClicks, FeatureConfig, FeatureExtractor, HeadInputs, HeadPrompts
+from monai_baldsam.head.model import HeadConfig, HeadOutput, PredictionHead
+from monai_baldsam.head.training import TrainConfig, TrainResult, train_head
+
+__all__ = [
+    "HEAD_FORMAT",
+    "TrainedHead",
+    "backbone_signature",
+    "load_head",
+    "save_head",
+    "EXTRA_KEYS",
+    "BayesianHeadClickModel",
+    "UncertaintyMethod",
+    "load_head_click_model",
+    "EmbeddingStore",
+    "default_store_dir",
+    "embedding_signature",
+    "DecoderClicks",
+    "FeatureConfig",
+    "FeatureExtractor",
+    "HeadInputs",
+    "HeadPrompts",
+    "HeadConfig",
+    "HeadOutput",
+    "PredictionHead",
+    "TrainConfig",
+    "TrainResult",
+    "train_head",
+]

@@ -1,0 +1,166 @@
+"""The Bayesian prediction head as a :class:`~monai_baldsam.evaluation.model.ClickModel`.
+
+One interaction = one decoder call (the frozen prompt encoder and mask decoder on the stored embedding), one head
+pass and the last-layer Laplace predictive, all batched tensor code:
+
+* mask and probability: the MAP logit at full low-resolution ``L`` (SAM's boundary resolution), moderated by the
+  probit factor ``1 / sqrt(1 + pi v / 8)`` with the logit variance ``v`` computed at ``L / 2`` and upsampled
+  (the sign, hence the mask, is the MAP's);
+* ``extras``: ``mutual_information`` (BALD, ``H[E p] - E H[p]``), ``predictive_entropy`` and ``expected_entropy``
+  at ``L / 2``, either deterministic by Gauss-Hermite quadrature over each pixel's Gaussian logit
+  (:class:`UncertaintyMethod` ``quadrature``, default) or from ``n_samples`` posterior weight samples drawn with a
+  generator seeded per call (``mc``);
+* the probability is brought to slice size as SAM's masks are (low-res -> ``img_size`` -> crop padding ->
+  original size, :func:`~monai_baldsam.sam.geometry.postprocess_low_res_logits`); the uncertainty maps, which only
+  rank pixels, are cropped on their grid and resized once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from enum import Enum
+
+import numpy as np
+import torch
+
+from monai_baldsam.bayes import LastLayerLaplace, gaussian_logit_uncertainty_maps, uncertainty_maps
+from monai_baldsam.evaluation.model import ModelOutput
+from monai_baldsam.head.checkpoint import TrainedHead, load_head
+from monai_baldsam.head.features import FeatureExtractor, HeadPrompts
+from monai_baldsam.head.model import PredictionHead
+from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
+from monai_baldsam.sam.embedding_cache import EmbeddingCache, EmbeddingKey, content_hash
+from monai_baldsam.sam.geometry import postprocess_low_res_logits, preprocess_shape
+from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
+
+__all__ = ["UncertaintyMethod", "EXTRA_KEYS", "BayesianHeadClickModel", "load_head_click_model"]
+
+#: The uncertainty maps returned in :attr:`ModelOutput.extras`.
+EXTRA_KEYS: tuple[str, ...] = ("mutual_information", "predictive_entropy", "expected_entropy")
+
+
+class UncertaintyMethod(str, Enum):
+    """How the uncertainty maps are computed from the Gaussian posterior of the last layer."""
+
+    QUADRATURE = "quadrature"  # deterministic Gauss-Hermite over each pixel's logit (n_samples nodes)
+    MC = "mc"  # n_samples weight samples from a generator seeded per call
+
+
+class BayesianHeadClickModel:
+    """Frozen SAM + trained head + last-layer Laplace, behind the click-model protocol.
+
+    Args:
+        predictor: a :class:`SamPredictor` of the backbone the head was trained on (its cache holds embeddings).
+        head: the trained :class:`PredictionHead` (eval mode).
+        laplace: the fitted :class:`LastLayerLaplace` of ``head.last_layer``.
+        uncertainty: :class:`UncertaintyMethod`.
+        n_samples: quadrature nodes or Monte Carlo samples (default 32).
+        seed: seed of the per-call generator (``mc``).
+        name: identifies the head in :attr:`signature` (e.g. its file hash).
+    """
+
+    def __init__(self, predictor: SamPredictor, head: PredictionHead, laplace: LastLayerLaplace,
+                 uncertainty: UncertaintyMethod | str = UncertaintyMethod.QUADRATURE, n_samples: int = 32,
+                 seed: int = 0, name: str = "head") -> None:
+        if laplace.n_channels != head.n_channels:
+            raise ValueError(f"the posterior has {laplace.n_channels} inputs but the head's last layer has "
+                             f"{head.n_channels}")
+        if n_samples < 1:
+            raise ValueError(f"n_samples must be at least 1, got {n_samples}")
+        self.predictor = predictor
+        self.head = head.eval().requires_grad_(False)
+        self.laplace = laplace
+        self.uncertainty = UncertaintyMethod(uncertainty)
+        self.n_samples = int(n_samples)
+        self.seed = int(seed)
+        self.name = name
+        self.extractor = FeatureExtractor(predictor.backbone, head.config.features)
+
+    @classmethod
+    def from_trained(cls, predictor: SamPredictor, trained: TrainedHead, **kwargs: object) -> BayesianHeadClickModel:
+        """From :func:`~monai_baldsam.head.checkpoint.load_head`'s result."""
+        name = f"head@{(trained.sha256 or 'unsaved')[:16]}"
+        return cls(predictor, trained.head, trained.laplace, name=name, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def signature(self) -> str:
+        return f"{self.predictor.backbone.signature}+{self.name}+{self.uncertainty.value}{self.n_samples}"
+
+    def encode(self, image: torch.Tensor) -> SliceEmbedding:
+        """Encode one SAM image ``1 x 3 x H x W`` in [0, 1] (through the predictor's cache)."""
+        if image.ndim != 4 or image.shape[:2] != (1, 3):
+            raise ValueError(f"expected one SAM image of shape (1, 3, H, W), got {tuple(image.shape)}")
+        backbone = self.predictor.backbone
+        key = EmbeddingKey(content_hash(image), -1, 0, backbone.name, backbone.checkpoint_sha256 or "random")
+        features = self.predictor.encode_cached(image, [key])
+        return SliceEmbedding(features, (int(image.shape[-2]), int(image.shape[-1])))
+
+    @torch.no_grad()
+    def predict_low_res(self, embedding: SliceEmbedding, prompts: HeadPrompts
+                        ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """``(MAP logits (B, 1, L, L), logit variance (B, 1, L/2, L/2), maps name -> (B, 1, L/2, L/2))``."""
+        inputs = self.extractor(embedding.features, prompts)
+        output = self.head(inputs)
+        features = PredictionHead.half_res_features(output)
+        mean, variance = self.laplace.logit_moments(features)
+        if self.uncertainty is UncertaintyMethod.QUADRATURE:
+            maps = gaussian_logit_uncertainty_maps(mean, variance, n_points=self.n_samples)
+        else:
+            generator = torch.Generator(device=features.device).manual_seed(self.seed)
+            maps = uncertainty_maps(self.laplace.predict_mc(features, self.n_samples, generator=generator))
+        return output.logits, variance[:, None], {k: maps[k][:, None] for k in EXTRA_KEYS}
+
+    def predict(self, embedding: SliceEmbedding, point_coords_xy: np.ndarray | None, point_labels: np.ndarray | None,
+                box_xy: np.ndarray | None, mask_input: torch.Tensor | None) -> ModelOutput:
+        """Decode one prompt (see :class:`~monai_baldsam.evaluation.model.ClickModel`); ``extras`` holds the
+        :data:`EXTRA_KEYS` maps at slice size."""
+        if point_coords_xy is not None and len(point_coords_xy) == 0:
+            point_coords_xy = point_labels = None
+        if point_coords_xy is None and box_xy is None:
+            raise ValueError("a prompt needs at least a click or a box")
+        coords, labels, box = self.predictor.prompts_to_torch(point_coords_xy, point_labels, box_xy,
+                                                               embedding.original_hw)
+        size = self.extractor.low_res
+        if mask_input is not None:
+            mask_input = torch.as_tensor(mask_input, dtype=torch.float32)
+            if tuple(mask_input.shape[-2:]) != (size, size):
+                raise ValueError(f"mask_input must be (1, 1, {size}, {size}) low-resolution logits, got "
+                                 f"{tuple(mask_input.shape)}")
+            mask_input = mask_input.reshape(1, 1, size, size)
+        prompts = HeadPrompts.single(coords, labels, box, mask_input)
+        logits, variance, maps = self.predict_low_res(embedding, prompts)
+        half = torch.nn.functional.interpolate(variance, logits.shape[-2:], mode="bilinear", align_corners=False)
+        moderated = logits * torch.rsqrt(1.0 + math.pi / 8.0 * half.clamp_min(0.0))  # same sign as the MAP logit
+        img_size, hw = self.predictor.img_size, embedding.original_hw
+        full = postprocess_low_res_logits(moderated, img_size, hw)[0, 0].float().cpu()
+        stacked = torch.cat([maps[k] for k in EXTRA_KEYS], dim=1)
+        extras_t = _maps_to_slice(stacked, img_size, hw)[0].clamp_min(0.0).float().cpu()
+        probability = torch.sigmoid(full)
+        extras = {k: extras_t[n].numpy() for n, k in enumerate(EXTRA_KEYS)}
+        return ModelOutput(probability=probability.numpy(), mask=(full > 0).numpy(),
+                           low_res_logits=logits.detach().cpu(), extras=extras)
+
+
+def _maps_to_slice(maps: torch.Tensor, img_size: int, original_hw: tuple[int, int]) -> torch.Tensor:
+    """``(B, K, l, l)`` maps over SAM's padded input -> ``(B, K, H, W)``: crop the padding on the ``l`` grid, then one
+    bilinear resize (SAM's two-step path, fused: these maps only rank pixels)."""
+    resized_hw = preprocess_shape(int(original_hw[0]), int(original_hw[1]), img_size)
+    size = maps.shape[-1]
+    crop_h = max(1, math.ceil(resized_hw[0] * size / img_size))
+    crop_w = max(1, math.ceil(resized_hw[1] * size / img_size))
+    return torch.nn.functional.interpolate(maps[..., :crop_h, :crop_w], tuple(int(v) for v in original_hw),
+                                           mode="bilinear", align_corners=False)
+
+
+def load_head_click_model(path: str | os.PathLike[str], backbone: str = DEFAULT_BACKBONE,
+                          checkpoint: str | None = None, checkpoint_sha256: str | None = None,
+                          head_sha256: str | None = None, device: str | torch.device = "cpu", cache_items: int = 64,
+                          uncertainty: UncertaintyMethod | str = UncertaintyMethod.QUADRATURE, n_samples: int = 32,
+                          seed: int = 0) -> BayesianHeadClickModel:
+    """Backbone (verified) + head file (verified when ``head_sha256`` is given) as a click model."""
+    model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256)
+    trained = load_head(path, model, sha256=head_sha256)
+    predictor = SamPredictor(model, EmbeddingCache(max_items=cache_items))
+    return BayesianHeadClickModel.from_trained(predictor, trained, uncertainty=uncertainty, n_samples=n_samples,
+                                               seed=seed)

@@ -1,0 +1,343 @@
+"""Train a prediction head on a frozen backbone, fit its last-layer Laplace posterior and write head + model card.
+
+Pipeline of :func:`train_head`:
+
+1. Images of each folder (``images/`` + ``masks/``) are split by image, seeded, into training and validation
+   (:func:`~monai_baldsam.head.training_data.split_cases`), loaded as the evaluation loads them and encoded once
+   through the on-disk :class:`~monai_baldsam.head.embedding_store.EmbeddingStore`.
+2. Each step simulates a batch of interactive sessions (:mod:`~monai_baldsam.head.simulation`): a jittered
+   ground-truth box or a deep first click, then error-driven clicks with mask feedback; BCE + Dice on the
+   low-resolution grid at every round (as SAM trains; previous logits detached), AdamW with cosine decay.
+3. After every epoch the validation images run deterministic sessions (exact box / deepest click, then the
+   RITM oracle) on the low-resolution grid; the best epoch's weights are kept (early stopping with patience).
+4. The Laplace posterior of the last layer is fitted on subsampled pixels of simulated training states; the
+   likelihood temperature is picked by the validation pixels' probit NLL, the prior precision by the evidence.
+5. The head file (:func:`~monai_baldsam.head.checkpoint.save_head`) and a JSON card are written atomically; the
+   card's metrics come from the evaluation's own simulator at full resolution (oracle clicks) on the validation
+   images, for the head and for the plain decoder.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from monai_baldsam.bayes import LastLayerLaplace
+from monai_baldsam.evaluation.model import ClickModel, SamClickModel
+from monai_baldsam.evaluation.policies import make_policy
+from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
+from monai_baldsam.head.checkpoint import backbone_signature, save_head
+from monai_baldsam.head.click_model import BayesianHeadClickModel
+from monai_baldsam.head.embedding_store import EmbeddingStore
+from monai_baldsam.head.features import FeatureExtractor
+from monai_baldsam.head.model import HeadConfig, PredictionHead
+from monai_baldsam.head.simulation import FirstKind, run_session_rounds, start_sessions
+from monai_baldsam.head.training_data import TrainItem, load_items, split_cases
+from monai_baldsam.io.atomic import atomic_write_text
+from monai_baldsam.sam.backbones import SamBackbone, load_backbone
+from monai_baldsam.sam.checkpoints import file_sha256
+from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
+
+__all__ = ["TrainConfig", "TrainResult", "segmentation_loss", "validate_low_res", "train_head"]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation and simulation settings of :func:`train_head` (recorded in the card)."""
+
+    epochs: int = 20
+    batch_size: int = 4
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    min_rounds: int = 2
+    max_rounds: int = 6
+    box_probability: float = 0.5
+    box_jitter: float = 0.1
+    click_spread: float = 0.3
+    patience: int = 4
+    val_rounds: int = 5
+    laplace_structure: str = "full"
+    laplace_pixels_per_state: int = 1024
+    laplace_rounds: int = 4
+    temperatures: tuple[float, ...] = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+    eval_interactions: int = 5
+    max_train_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or not 1 <= self.min_rounds <= self.max_rounds:
+            raise ValueError("epochs and batch_size must be >= 1 and 1 <= min_rounds <= max_rounds, got "
+                             f"{self.epochs}, {self.batch_size}, {self.min_rounds}..{self.max_rounds}")
+        if not 0.0 <= self.box_probability <= 1.0:
+            raise ValueError(f"box_probability must be in [0, 1], got {self.box_probability}")
+
+
+@dataclass
+class TrainResult:
+    """Where the head and its card were written, and the card itself."""
+
+    head_path: Path
+    card_path: Path
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+    """BCE (mean over valid pixels) + soft Dice (per image, averaged) of ``logits (B, 1, L, L)`` against
+    ``target (B, L, L)`` in [0, 1], counting only ``valid (B, L, L)`` pixels."""
+    logit = logits[:, 0]
+    weight = valid.float()
+    bce = (F.binary_cross_entropy_with_logits(logit, target, reduction="none") * weight).sum() / weight.sum()
+    prob = torch.sigmoid(logit) * weight
+    inter = (prob * target).sum(dim=(1, 2))
+    dice = 1.0 - (2.0 * inter + 1.0) / (prob.sum(dim=(1, 2)) + (target * weight).sum(dim=(1, 2)) + 1.0)
+    return bce + dice.mean()
+
+
+def _targets(items: Sequence[TrainItem], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    target = torch.as_tensor(np.stack([i.target for i in items]), dtype=torch.float32, device=device)
+    valid = torch.as_tensor(np.stack([i.valid for i in items]), device=device)
+    return target, valid
+
+
+def _batches(items: Sequence[TrainItem], size: int) -> list[list[TrainItem]]:
+    return [list(items[i:i + size]) for i in range(0, len(items), size)]
+
+
+@torch.no_grad()
+def validate_low_res(extractor: FeatureExtractor, head: PredictionHead, items: Sequence[TrainItem], n_rounds: int,
+                     batch_size: int = 8) -> dict[str, list[float]]:
+    """Mean IoU on the low-resolution grid (valid pixels) after each of ``n_rounds`` interactions of deterministic
+    sessions (exact box or deepest click first, then the RITM oracle), per first-prompt kind."""
+    head.eval()
+    out: dict[str, list[float]] = {}
+    for kind in FirstKind:
+        ious = np.zeros((len(items), n_rounds))
+        row = 0
+        for batch in _batches(items, batch_size):
+            state = start_sessions(batch, kind, None, extractor.img_size, extractor.low_res)
+            target, valid = _targets(batch, extractor.backbone.device)
+            for r, _, output in run_session_rounds(extractor, head, state, n_rounds, None):
+                pred = (output.logits[:, 0] > 0) & valid
+                truth = target.bool() & valid
+                inter = (pred & truth).flatten(1).sum(1).float()
+                union = (pred | truth).flatten(1).sum(1).float().clamp_min(1.0)
+                ious[row:row + len(batch), r] = (inter / union).cpu().numpy()
+            row += len(batch)
+        out[kind.value] = ious.mean(axis=0).round(4).tolist()
+    return out
+
+
+def _collect_rows(extractor: FeatureExtractor, head: PredictionHead, items: Sequence[TrainItem],
+                  rng: np.random.Generator, n_rounds: int, per_state: int, batch_size: int
+                  ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Subsampled pixels ``(features (1, C+1, 1, n), targets (1, 1, n))`` of the last layer over simulated sessions."""
+    head.eval()
+    rows: list[tuple[torch.Tensor, torch.Tensor]] = []
+    for n, batch in enumerate(_batches(items, batch_size)):
+        kind = FirstKind.BOX if n % 2 == 0 else FirstKind.CLICK
+        state = start_sessions(batch, kind, rng, extractor.img_size, extractor.low_res, 0.1, 0.3)
+        with torch.no_grad():
+            for _, _, output in run_session_rounds(extractor, head, state, n_rounds, rng, click_spread=0.3):
+                features = PredictionHead.last_layer_features(output)
+                for b, item in enumerate(batch):
+                    index = np.flatnonzero(item.valid.reshape(-1))
+                    chosen = torch.as_tensor(rng.choice(index, size=min(per_state, index.size), replace=False))
+                    feats = features[b].flatten(1)[:, chosen.to(features.device)].cpu()
+                    target = torch.as_tensor(item.target.reshape(-1)[chosen.numpy()], dtype=torch.float32)
+                    rows.append((feats[None, :, None, :], target[None, None, :]))
+    return rows
+
+
+def _fit_laplace(head: PredictionHead, backbone: SamBackbone, train_rows: list, val_rows: list, structure: str,
+                 temperatures: Sequence[float]) -> tuple[LastLayerLaplace, dict[str, Any]]:
+    laplace = LastLayerLaplace.from_module(head.last_layer, structure=structure,
+                                           signature=backbone_signature(backbone))
+    laplace.fit(train_rows)
+    scores: dict[str, float] = {}
+    best: tuple[float, float, torch.Tensor] | None = None
+    for temperature in temperatures:
+        laplace.temperature = float(temperature)
+        prior = laplace.optimize_prior_precision("marglik")
+        nll = float(laplace.validation_nll(prior.reshape(1), val_rows or train_rows)[0])
+        scores[f"{temperature:g}"] = round(nll, 6)
+        if best is None or nll < best[0]:
+            best = (nll, float(temperature), prior.clone())
+    if best is None:
+        raise ValueError("no likelihood temperature to choose from: give at least one")
+    laplace.temperature = best[1]
+    laplace.prior_precision = best[2]
+    info = {"structure": structure, "temperature": best[1], "prior_precision": float(best[2]),
+            "val_probit_nll_by_temperature": scores, "fitted_pixels": int(laplace.n_data)}
+    return laplace, info
+
+
+def _evaluate_full_res(model: ClickModel, items: Sequence[TrainItem], n_interactions: int, seed: int
+                       ) -> dict[str, Any]:
+    """The evaluation's own simulator (oracle clicks) at slice size on ``items``; mIoU after each interaction."""
+    policy = make_policy("oracle")
+    out: dict[str, Any] = {}
+    for kind in ("box", "click"):
+        curves = []
+        for n, item in enumerate(items):
+            if item.image is None:
+                raise ValueError("full-resolution evaluation needs the validation images (keep_images=True)")
+            embedding = SliceEmbedding(item.embedding.to(_model_device(model)), item.original_hw)
+            rng = np.random.default_rng([seed, n])
+            prompt = make_first_prompt(item.truth, kind, rng)
+            first = run_first_interaction(model, embedding, prompt)
+            result = run_session(model, embedding, item.truth, policy, first, n_interactions, rng)
+            curves.append(result.iou)
+        curve = np.mean(curves, axis=0) if curves else np.zeros(n_interactions)
+        out[kind] = {"miou_per_interaction": [round(float(v), 4) for v in curve],
+                     f"miou@{n_interactions}": round(float(curve[-1]), 4)}
+    return out
+
+
+def _model_device(model: ClickModel) -> torch.device:
+    predictor = getattr(model, "predictor", None)
+    return predictor.device if predictor is not None else torch.device("cpu")
+
+
+def _per_domain(items: Sequence[TrainItem]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.domain] = counts.get(item.domain, 0) + 1
+    return counts
+
+
+def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
+               backbone: str | SamBackbone = "lite_medsam", epochs: int | None = None, device: str = "cpu",
+               seed: int = 0, val_fraction: float = 0.15, store_dir: str | os.PathLike[str] | None = None,
+               max_per_folder: int | Mapping[str, int] | None = None, config: TrainConfig | None = None,
+               head_options: dict[str, Any] | None = None, overwrite: bool = False, progress: bool = True
+               ) -> TrainResult:
+    """Train a head for ``backbone`` on the images of ``data_dirs`` and write it to ``out`` (+ ``out`` with
+    ``.json``: the card). See the module docstring for the steps.
+
+    Args:
+        data_dirs: folders with ``images/`` and ``masks/`` (matching stems); never the dev data.
+        out: the head file (``.pt``); refused if it exists unless ``overwrite``.
+        backbone: registry name or a loaded :class:`SamBackbone`.
+        epochs: overrides ``config.epochs``.
+        device: where training runs.
+        seed: seeds the split, the head's initialisation, the simulation and the batching.
+        val_fraction: fraction of each folder's images held out (validation, early stopping, temperature).
+        store_dir: embedding store folder (default ``$BALDSAM_CACHE/embeddings``).
+        max_per_folder: use at most this many images of each folder (a seeded draw): one number, or folder name ->
+            number.
+        config: :class:`TrainConfig`; ``head_options``: fields of :class:`HeadConfig`.
+    """
+    start_time = time.time()
+    config = config or TrainConfig()
+    if epochs is not None:
+        config = TrainConfig(**{**asdict(config), "epochs": int(epochs)})
+    if not config.temperatures:
+        raise ValueError("config.temperatures must list at least one likelihood temperature")
+    out = Path(out).expanduser()
+    card_path = out.with_suffix(".json")
+    for path in (out, card_path):
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} already exists: choose another output path or pass overwrite=True")
+    model = load_backbone(backbone, device=device) if isinstance(backbone, str) else backbone.to(device)
+    store = EmbeddingStore(store_dir)
+    train_cases, val_cases = split_cases(data_dirs, val_fraction, seed, max_per_folder)
+    train_items = load_items(train_cases, model, store, keep_images=False, desc="train images")
+    val_items = load_items(val_cases, model, store, keep_images=True, desc="val images")
+    head_config = HeadConfig.for_backbone(model, **(head_options or {}))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        head = PredictionHead(head_config).to(device)
+    extractor = FeatureExtractor(model, head_config.features)
+    rng = np.random.default_rng(seed)
+    optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    steps_per_epoch = math.ceil(len(train_items) / config.batch_size)
+    total_steps = max(1, steps_per_epoch * config.epochs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
+    history: list[dict[str, Any]] = []
+    best_score, best_state, best_epoch, stale = -1.0, copy.deepcopy(head.state_dict()), 0, 0
+    epoch_bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress)
+    for epoch in epoch_bar:
+        head.train()
+        losses = []
+        order = rng.permutation(len(train_items))
+        batch_bar = tqdm(_batches([train_items[i] for i in order], config.batch_size), desc=f"epoch {epoch}",
+                         unit="batch", leave=False, disable=not progress)
+        for batch in batch_bar:
+            kind = FirstKind.BOX if rng.random() < config.box_probability else FirstKind.CLICK
+            n_rounds = int(rng.integers(config.min_rounds, config.max_rounds + 1))
+            state = start_sessions(batch, kind, rng, extractor.img_size, extractor.low_res, config.box_jitter,
+                                   config.click_spread)
+            target, valid = _targets(batch, model.device)
+            batch_loss = 0.0
+            for _, _, output in run_session_rounds(extractor, head, state, n_rounds, rng, lambda r: True,
+                                                   config.click_spread):
+                loss = segmentation_loss(output.logits, target, valid) / n_rounds
+                loss.backward()
+                batch_loss += float(loss.detach())
+            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            losses.append(batch_loss)
+            batch_bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+        val = validate_low_res(extractor, head, val_items or train_items[:16], config.val_rounds)
+        score = float(np.mean([curve[-1] for curve in val.values()]))
+        history.append({"epoch": epoch, "train_loss": round(float(np.mean(losses)), 5), "val_miou": val,
+                        "score": round(score, 4)})
+        tqdm.write(f"epoch {epoch}: loss {np.mean(losses):.4f}, val mIoU box {val['box']}, click {val['click']}")
+        elapsed = time.time() - start_time
+        if score > best_score:
+            best_score, best_state, best_epoch, stale = score, copy.deepcopy(head.state_dict()), epoch, 0
+        else:
+            stale += 1
+            if stale >= config.patience:
+                tqdm.write(f"early stop after epoch {epoch}: no improvement for {config.patience} epochs")
+                break
+        if config.max_train_seconds is not None and elapsed > config.max_train_seconds:
+            tqdm.write(f"stopping after epoch {epoch}: the time budget of {config.max_train_seconds:.0f} s is spent")
+            break
+    head.load_state_dict(best_state)
+    head.eval()
+    train_rows = _collect_rows(extractor, head, train_items, rng, config.laplace_rounds,
+                               config.laplace_pixels_per_state, config.batch_size)
+    val_rows = _collect_rows(extractor, head, val_items, np.random.default_rng(seed + 1), config.laplace_rounds,
+                             config.laplace_pixels_per_state, config.batch_size)
+    laplace, laplace_info = _fit_laplace(head, model, train_rows, val_rows, config.laplace_structure,
+                                         config.temperatures)
+    head.requires_grad_(False)
+    click_model = BayesianHeadClickModel(SamPredictor(model), head, laplace)
+    metrics = {"head": _evaluate_full_res(click_model, val_items, config.eval_interactions, seed),
+               "sam_decoder": _evaluate_full_res(SamClickModel(SamPredictor(model)), val_items,
+                                                 config.eval_interactions, seed)} if val_items else {}
+    meta = {"seed": seed, "best_epoch": best_epoch, "data_dirs": [str(d) for d in data_dirs]}
+    save_head(out, head, laplace, model, meta=meta, overwrite=overwrite)
+    card = {
+        "head_file": out.name, "head_sha256": file_sha256(out), "backbone": backbone_signature(model),
+        "head_config": head_config.to_dict(), "train_config": {**asdict(config), "temperatures":
+                                                               list(config.temperatures)},
+        "parameters": int(sum(p.numel() for p in head.parameters())), "seed": seed, "val_fraction": val_fraction,
+        "max_per_folder": dict(max_per_folder) if isinstance(max_per_folder, Mapping) else max_per_folder, "counts": {"train": _per_domain(train_items), "val": _per_domain(val_items)},
+        "data": {"train": [_describe(i) for i in train_items], "val": [_describe(i) for i in val_items]},
+        "history": history, "best_epoch": best_epoch, "laplace": laplace_info,
+        "validation_full_res_oracle": metrics,
+        "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device)},
+        "duration_s": round(time.time() - start_time, 1),
+    }
+    atomic_write_text(card_path, json.dumps(card, indent=1) + "\n", overwrite=overwrite)
+    return TrainResult(out, card_path, card)
+
+
+def _describe(item: TrainItem) -> dict[str, str]:
+    return {"domain": item.domain, "name": item.case.name, "image": item.case.image.name,
+            "image_sha256": item.sha256["image"], "mask_sha256": item.sha256["mask"]}

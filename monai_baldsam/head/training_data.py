@@ -1,0 +1,131 @@
+"""Training data for the head: (image, mask) pairs loaded as the evaluation loads them, encoded once (on-disk
+store), with the ground truth brought to the decoder's low-resolution grid.
+
+Images are read and windowed exactly as :func:`monai_baldsam.evaluation.data.load_case` does (per-image window from
+:func:`monai_baldsam.segmentation.default_window`, SAM orientation), so the head trains on the inputs it is
+evaluated on. The split into training and validation images is seeded and made per folder.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from monai_baldsam.evaluation.data import EvalCase, discover_cases, load_case
+from monai_baldsam.evaluation.geometry import mask_boxes
+from monai_baldsam.head.embedding_store import EmbeddingStore
+from monai_baldsam.sam.backbones import SamBackbone
+from monai_baldsam.sam.checkpoints import file_sha256
+from monai_baldsam.sam.geometry import pad_bottom_right, preprocess_shape, slice_boxes_to_sam_boxes
+from monai_baldsam.sam.predictor import SamPredictor
+
+__all__ = ["TrainItem", "low_res_target", "split_cases", "load_items", "gt_box_sam_xy"]
+
+
+@dataclass
+class TrainItem:
+    """One training or validation image.
+
+    Attributes:
+        case: where it came from; ``domain`` its folder's name.
+        embedding: ``(1, D, h, w)`` image embedding.
+        original_hw: the slice size ``(H, W)``.
+        truth: ``(H, W)`` bool ground truth (SAM orientation).
+        target: ``(L, L)`` bool ground truth on the low-resolution grid; ``valid`` ``(L, L)`` the unpadded pixels.
+        box_xy: ``(4,)`` the ground truth's box ``(x0, y0, x1, y1)`` in slice pixels.
+        image: ``(1, 3, H, W)`` SAM image, kept for validation items only (full-resolution evaluation).
+        sha256: ``{"image": ..., "mask": ...}`` file hashes for the model card.
+    """
+
+    case: EvalCase
+    domain: str
+    embedding: torch.Tensor
+    original_hw: tuple[int, int]
+    truth: np.ndarray
+    target: np.ndarray
+    valid: np.ndarray
+    box_xy: np.ndarray
+    image: torch.Tensor | None
+    sha256: dict[str, str]
+
+
+def low_res_target(truth: np.ndarray, img_size: int, low_res: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(H, W)`` bool mask -> ``(target (L, L) bool, valid (L, L) bool)`` on the decoder's grid.
+
+    Same path as SAM's input: resize the longest side to ``img_size`` (SAM's rounding), pad bottom/right, then
+    area-resize to ``L x L``; a pixel is foreground when at least half of it is.
+    """
+    height, width = truth.shape
+    resized_hw = preprocess_shape(height, width, img_size)
+    mask = torch.as_tensor(np.asarray(truth, dtype=np.float32))[None, None]
+    mask = F.interpolate(mask, resized_hw, mode="bilinear", align_corners=False, antialias=True)
+    valid = pad_bottom_right(torch.ones_like(mask), img_size)
+    mask = pad_bottom_right(mask, img_size)
+    if img_size != low_res:
+        mask = F.interpolate(mask, (low_res, low_res), mode="area")
+        valid = F.interpolate(valid, (low_res, low_res), mode="area")
+    return (mask[0, 0] >= 0.5).numpy(), (valid[0, 0] >= 0.5).numpy()
+
+
+def split_cases(folders: Sequence[str | os.PathLike[str]], val_fraction: float, seed: int,
+                max_per_folder: int | Mapping[str, int] | None = None
+                ) -> tuple[list[tuple[str, EvalCase]], list[tuple[str, EvalCase]]]:
+    """``(train, val)`` lists of ``(domain, case)``: per folder, at most ``max_per_folder`` cases (one number, or
+    folder name -> number) drawn with the seed, then ``ceil(val_fraction * n)`` of them (at least one when there are
+    two or more) held out for validation."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    rng = np.random.default_rng(seed)
+    train: list[tuple[str, EvalCase]] = []
+    val: list[tuple[str, EvalCase]] = []
+    for folder in folders:
+        path = Path(folder).expanduser()
+        cases = discover_cases(path)
+        order = rng.permutation(len(cases))
+        limit = max_per_folder.get(path.name) if isinstance(max_per_folder, Mapping) else max_per_folder
+        if limit is not None:
+            order = order[:int(limit)]
+        chosen = [cases[i] for i in order]
+        n_val = math.ceil(val_fraction * len(chosen)) if val_fraction > 0 and len(chosen) > 1 else 0
+        n_val = min(n_val, len(chosen) - 1)
+        val += [(path.name, c) for c in chosen[:n_val]]
+        train += [(path.name, c) for c in chosen[n_val:]]
+    if not train:
+        raise ValueError(f"no training images found in {[str(f) for f in folders]}")
+    return train, val
+
+
+def load_items(cases: Sequence[tuple[str, EvalCase]], backbone: SamBackbone, store: EmbeddingStore,
+               keep_images: bool, desc: str = "loading") -> list[TrainItem]:
+    """Load, window and encode ``cases`` (embeddings from/into ``store``)."""
+    predictor = SamPredictor(backbone)
+    low_res = int(backbone.low_res_hw[0])
+    items: list[TrainItem] = []
+    for domain, case in tqdm(cases, desc=desc, unit="image"):
+        loaded = load_case(case)
+        embedding = store.get_or_compute(loaded.image, backbone, predictor.encode)
+        truth = loaded.truth
+        target, valid = low_res_target(truth, backbone.img_size, low_res)
+        if not target.any():
+            continue  # an object smaller than a low-resolution pixel: nothing to learn from
+        items.append(TrainItem(
+            case=case, domain=domain, embedding=embedding.float(), original_hw=tuple(truth.shape),
+            truth=truth, target=target, valid=valid, box_xy=mask_boxes(truth[None])[0],
+            image=loaded.image if keep_images else None,
+            sha256={"image": file_sha256(case.image), "mask": file_sha256(case.mask)},
+        ))
+    return items
+
+
+def gt_box_sam_xy(item: TrainItem, img_size: int, box_xy: np.ndarray | None = None) -> np.ndarray:
+    """The (optionally jittered) ground-truth box of ``item`` in ``sam_xy``."""
+    box = item.box_xy if box_xy is None else box_xy
+    return np.asarray(slice_boxes_to_sam_boxes(np.asarray(box, dtype=np.float64), item.original_hw, img_size))

@@ -1,0 +1,112 @@
+"""The Bayesian head behind the ClickModel protocol, and its checkpoint file (tiny random ViT)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from monai_baldsam.bayes import LastLayerLaplace
+from monai_baldsam.evaluation.model import ClickModel
+from monai_baldsam.head.checkpoint import backbone_signature, load_head, save_head
+from monai_baldsam.head.click_model import EXTRA_KEYS, BayesianHeadClickModel
+from monai_baldsam.head.features import FeatureExtractor, HeadPrompts
+from monai_baldsam.head.model import HeadConfig, PredictionHead
+from monai_baldsam.sam.backbones import build_sam_vit
+from monai_baldsam.sam.checkpoints import CheckpointError, file_sha256
+from monai_baldsam.sam.predictor import SamPredictor
+
+
+def _fitted(backbone) -> tuple[PredictionHead, LastLayerLaplace]:
+    torch.manual_seed(0)
+    head = PredictionHead(HeadConfig.for_backbone(backbone, hidden_channels=8, context_channels=8, image_channels=4))
+    head.eval().requires_grad_(False)
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn((1, 256, 4, 4), generator=g)
+    prompts = HeadPrompts(torch.rand((3, 2, 2), generator=g) * 60, torch.tensor([[1, 0]] * 3),
+                          torch.tensor([[4.0, 4.0, 40.0, 40.0]] * 3), torch.tensor([True, False, True]))
+    out = head(FeatureExtractor(backbone)(emb, prompts))
+    targets = (torch.rand((3, 16, 16), generator=g) > 0.5).float()
+    laplace = LastLayerLaplace.from_module(head.last_layer, signature=backbone_signature(backbone))
+    laplace.fit([(PredictionHead.last_layer_features(out), targets)])
+    laplace.optimize_prior_precision("marglik")
+    return head, laplace
+
+
+def _image(h: int = 40, w: int = 52) -> torch.Tensor:
+    return torch.rand((1, 3, h, w), generator=torch.Generator().manual_seed(5))
+
+
+def test_click_model_outputs_and_uncertainty_maps(tiny_vit) -> None:
+    head, laplace = _fitted(tiny_vit)
+    model = BayesianHeadClickModel(SamPredictor(tiny_vit), head, laplace)
+    assert isinstance(model, ClickModel)
+    embedding = model.encode(_image())
+    calls = []
+    handle = tiny_vit.image_encoder.register_forward_hook(lambda *args: calls.append(1))
+    try:
+        first = model.predict(embedding, np.array([[10, 12]]), np.array([1]), None, None)
+        second = model.predict(embedding, np.array([[10, 12], [30, 20]]), np.array([1, 0]),
+                               np.array([2, 3, 45, 35]), first.low_res_logits)
+    finally:
+        handle.remove()
+    assert calls == []  # decoding never re-runs the image encoder
+    for out in (first, second):
+        assert out.probability.shape == out.mask.shape == (40, 52) and out.mask.dtype == bool
+        assert out.low_res_logits.shape == (1, 1, 16, 16)
+        assert set(out.extras) == set(EXTRA_KEYS)
+        for key in EXTRA_KEYS:
+            assert out.extras[key].shape == (40, 52) and np.isfinite(out.extras[key]).all()
+        assert (out.extras["mutual_information"] >= 0).all()
+        assert (out.extras["mutual_information"] <= out.extras["predictive_entropy"] + 1e-5).all()
+        assert np.array_equal(out.mask, out.probability > 0.5)
+    with pytest.raises(ValueError, match="at least a click or a box"):
+        model.predict(embedding, None, None, None, None)
+    with pytest.raises(ValueError, match="outside"):
+        model.predict(embedding, np.array([[99, 12]]), np.array([1]), None, None)
+
+
+def test_monte_carlo_maps_are_seeded(tiny_vit) -> None:
+    head, laplace = _fitted(tiny_vit)
+    predictor = SamPredictor(tiny_vit)
+    runs = []
+    for seed in (3, 3, 4):
+        model = BayesianHeadClickModel(predictor, head, laplace, uncertainty="mc", n_samples=8, seed=seed)
+        embedding = model.encode(_image())
+        runs.append(model.predict(embedding, np.array([[10, 12]]), np.array([1]), None, None).extras)
+    assert np.array_equal(runs[0]["mutual_information"], runs[1]["mutual_information"])
+    assert not np.array_equal(runs[0]["mutual_information"], runs[2]["mutual_information"])
+
+
+def test_checkpoint_round_trip(tiny_vit, tmp_path) -> None:
+    head, laplace = _fitted(tiny_vit)
+    path = save_head(tmp_path / "head.pt", head, laplace, tiny_vit, meta={"seed": 0})
+    trained = load_head(path, tiny_vit, sha256=file_sha256(path))
+    for key, value in head.state_dict().items():
+        torch.testing.assert_close(trained.head.state_dict()[key], value)
+    torch.testing.assert_close(trained.laplace.posterior_covariance, laplace.posterior_covariance)
+    assert trained.config == head.config and trained.meta == {"seed": 0}
+    assert not any(p.requires_grad for p in trained.head.parameters())
+    with pytest.raises(FileExistsError):
+        save_head(path, head, laplace, tiny_vit)
+    model = BayesianHeadClickModel.from_trained(SamPredictor(tiny_vit), trained)
+    assert trained.sha256[:16] in model.signature
+
+
+def test_checkpoint_refuses_other_backbone_bad_hash_and_corrupt_file(tiny_vit, tmp_path) -> None:
+    head, laplace = _fitted(tiny_vit)
+    path = save_head(tmp_path / "head.pt", head, laplace, tiny_vit)
+    other = build_sam_vit(embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,), img_size=64,
+                          window_size=2, name="other_vit")
+    with pytest.raises(ValueError, match="trained on backbone"):
+        load_head(path, other)
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        load_head(path, tiny_vit, sha256="0" * 64)
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_head(corrupt, tiny_vit)
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match="not a head checkpoint"):
+        load_head(foreign, tiny_vit)
