@@ -37,8 +37,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output folder (must be new or empty unless --overwrite)")
     parser.add_argument("--backbone", default="lite_medsam", help="lite_medsam (default), vit_b, vit_l or vit_h")
     parser.add_argument("--checkpoint", default=None, help="checkpoint file of the backbone")
+    parser.add_argument("--head", default=None,
+                        help="Bayesian prediction head file (e.g. monai_baldsam/head/weights/general_v0.pt); "
+                             "needed by the bald and entropy policies")
     parser.add_argument("--checkpoint-sha256", default=None, help="expected SHA-256 of a fine-tuned --checkpoint")
-    # The prediction head (--head, next issue) and MONAI bundles (--bundle) plug in here and in
+    # MONAI bundles (--bundle) will plug in here and in
     # click_model_from_args: anything that implements evaluation.model.ClickModel.
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
@@ -51,7 +54,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def click_model_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~monai_baldsam.evaluation.model.ClickModel` the options ask for (today: the plain SAM decoder)."""
+    """The :class:`~monai_baldsam.evaluation.model.ClickModel` the options ask for: the Bayesian head with
+    ``--head``, else the plain SAM decoder."""
+    if args.head:
+        from monai_baldsam.head.click_model import load_head_click_model
+
+        return load_head_click_model(args.head, args.backbone, args.checkpoint, args.checkpoint_sha256,
+                                     device=args.device, seed=args.seed)
     from monai_baldsam.evaluation.model import load_click_model
 
     return load_click_model(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device)

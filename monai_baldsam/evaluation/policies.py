@@ -10,8 +10,9 @@ BALD) pick a location without ever seeing the truth.
 ``(coords, labels, boxes, masks)``: the first box if any, every click so far, and the previous low-resolution
 logits as ``mask_input`` (as SAM's interactive loop does).
 
-Registered here: ``oracle`` (RITM/f-BRS), ``random_error`` and ``random``. Others register with
-:func:`register_policy` (the Bayesian head adds ``entropy`` and ``bald``).
+Registered here: ``oracle`` (RITM/f-BRS), ``random_error``, ``random``, and the model-driven ``bald`` and
+``entropy``, which need a model that returns uncertainty maps (the Bayesian head). Others register with
+:func:`register_policy`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ __all__ = [
     "OraclePolicy",
     "RandomErrorPolicy",
     "RandomPolicy",
+    "UncertaintyPolicy",
+    "BaldPolicy",
+    "EntropyPolicy",
     "accumulate_prompt",
     "register_policy",
     "make_policy",
@@ -197,6 +201,41 @@ class RandomPolicy(ClickPolicy):
         return Click((index % width, index // width), None)
 
 
+class UncertaintyPolicy(ClickPolicy):
+    """The valid pixel where one of the model's uncertainty maps is highest; the user answers the polarity.
+
+    Never sees the ground truth. Ties go to the first pixel in row-major order, so it is deterministic.
+    """
+
+    score_map: ClassVar[str] = ""
+
+    def choose(self, context: ClickContext) -> Click | None:
+        if not context.valid.any():
+            return None
+        score = np.asarray(context.prediction.extras[self.score_map], dtype=np.float64)
+        if score.shape != context.valid.shape:
+            raise ValueError(f"the model's {self.score_map!r} map has shape {score.shape}, the image {context.valid.shape}")
+        index = int(np.argmax(np.where(context.valid, score, -np.inf)))
+        width = context.valid.shape[1]
+        return Click((index % width, index // width), None)
+
+
+class BaldPolicy(UncertaintyPolicy):
+    """BALD: the pixel of highest mutual information between prediction and head weights, H[E p] - E H[p]."""
+
+    name = "bald"
+    score_map = "mutual_information"
+    requires_extras = ("mutual_information",)
+
+
+class EntropyPolicy(UncertaintyPolicy):
+    """The pixel of highest predictive entropy H[E p] (total uncertainty, aleatoric included)."""
+
+    name = "entropy"
+    score_map = "predictive_entropy"
+    requires_extras = ("predictive_entropy",)
+
+
 _POLICIES: dict[str, Callable[[], ClickPolicy]] = {}
 
 
@@ -238,6 +277,6 @@ def parse_policy_names(values: list[str] | tuple[str, ...] | str) -> list[str]:
     return names
 
 
-for _cls in (OraclePolicy, RandomErrorPolicy, RandomPolicy):
+for _cls in (OraclePolicy, RandomErrorPolicy, RandomPolicy, BaldPolicy, EntropyPolicy):
     register_policy(_cls.name, _cls)
 del _cls

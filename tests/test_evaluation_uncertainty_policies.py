@@ -1,0 +1,62 @@
+"""The model-driven policies ``bald`` and ``entropy``: argmax of the model's map over valid pixels, blind to truth,
+and end to end through ``baldsam evaluate --head`` with the shipped general head."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from monai_baldsam.cli.main import main
+from monai_baldsam.evaluation import ClickContext, ModelOutput, available_policies, make_policy
+
+HEAD = Path(__file__).resolve().parents[1] / "monai_baldsam" / "head" / "weights" / "general_v0.pt"
+
+
+def _context(maps: dict[str, np.ndarray], valid: np.ndarray) -> ClickContext:
+    shape = valid.shape
+    output = ModelOutput(probability=np.full(shape, 0.5, np.float32), mask=np.zeros(shape, bool),
+                         low_res_logits=torch.zeros(1, 1, 4, 4), extras=maps)
+    return ClickContext(prediction=output, clicks_xy=np.zeros((0, 2), np.int64), click_labels=np.zeros(0, np.int64),
+                        box_xy=None, valid=valid, rng=np.random.default_rng(0), interaction=2)
+
+
+@pytest.mark.parametrize(("name", "key"), [("bald", "mutual_information"), ("entropy", "predictive_entropy")])
+def test_policy_clicks_the_valid_maximum_of_its_map(name: str, key: str) -> None:
+    assert name in available_policies()
+    policy = make_policy(name)
+    assert not policy.uses_ground_truth and policy.requires_extras == (key,)
+    score = np.zeros((6, 8))
+    score[2, 5] = 3.0  # the best pixel, but already clicked
+    score[4, 1] = 2.0
+    score[1, 7] = 2.0  # tie with (x=1, y=4): row-major order picks (x=7, y=1)
+    valid = np.ones((6, 8), bool)
+    valid[2, 5] = False
+    other = "predictive_entropy" if key == "mutual_information" else "mutual_information"
+    click = policy.choose(_context({key: score, other: -score}, valid))
+    assert click is not None and click.xy == (7, 1) and click.label is None
+
+
+def test_policy_without_valid_pixels_places_no_click_and_checks_shapes() -> None:
+    policy = make_policy("bald")
+    assert policy.choose(_context({"mutual_information": np.ones((3, 3))}, np.zeros((3, 3), bool))) is None
+    with pytest.raises(ValueError, match="shape"):
+        policy.choose(_context({"mutual_information": np.ones((2, 3))}, np.ones((3, 3), bool)))
+
+
+def test_evaluate_with_head_runs_bald_end_to_end(tmp_path: Path, dev_dir, capsys) -> None:
+    if not HEAD.is_file():
+        pytest.fail(f"the shipped head {HEAD} is missing")
+    out = tmp_path / "run"
+    code = main(["evaluate", "--data", str(dev_dir("ph2")), "--policy", "bald,oracle", "--first", "click",
+                 "--clicks", "3", "--limit", "1", "--head", str(HEAD), "--out", str(out), "--no-progress",
+                 "--threads", "1"])
+    assert code == 0, capsys.readouterr().err
+    bald = json.loads((out / "bald" / "metrics.json").read_text())
+    oracle = json.loads((out / "oracle" / "metrics.json").read_text())
+    assert bald["policy"] == "bald" and bald["n_images"] == 1
+    assert bald["miou_at"]["1"] == oracle["miou_at"]["1"]  # the same first click for every policy
+    assert bald["miou_at"]["1"] > 0.2  # the head answers a single click, the plain LiteMedSAM decoder does not
