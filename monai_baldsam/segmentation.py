@@ -8,7 +8,7 @@ Coordinates are those of the loaded array (see :mod:`monai_baldsam.io.readers`):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import torch
@@ -22,6 +22,10 @@ from monai_baldsam.transforms.intensity import WindowIntensity, WindowMode
 from monai_baldsam.sam.prompt_checks import check_box, check_points_inside
 from monai_baldsam.transforms.prompts import ijk_box_to_slice_box, ijk_to_slice_xy
 from monai_baldsam.transforms.slicing import slice_axes
+
+if TYPE_CHECKING:  # the volume package imports this module; at run time it is imported where it is used
+    from monai_baldsam.volume.propagation import PropagationConfig
+    from monai_baldsam.volume.session import VolumeSession
 
 __all__ = ["UserPrompts", "to_slice_prompts", "default_window", "Segmenter"]
 
@@ -114,25 +118,77 @@ class Segmenter:
         checkpoint_sha256: expected hash of a non-published checkpoint.
         device: ``cpu`` or ``cuda``.
         window: a :class:`WindowIntensity`; default: :func:`default_window` per image.
-        axis: slicing axis of volumes.
+        axis: slicing axis of volumes; ``None`` (default): each volume's through-plane axis, the one with the largest
+            voxel size (ties -> axis 2), see :func:`monai_baldsam.volume.geometry.through_plane_axis`.
         cache: embedding cache shared across calls (default: a new bounded one).
     """
 
+    #: the slicing axis asked for (``None``: each volume's through-plane axis).
+    axis: int | None = None
+
     def __init__(self, backbone: str = DEFAULT_BACKBONE, checkpoint: str | None = None,
                  checkpoint_sha256: str | None = None, device: str | torch.device = "cpu",
-                 window: WindowIntensity | None = None, axis: int = 2, cache: EmbeddingCache | None = None,
+                 window: WindowIntensity | None = None, axis: int | None = None, cache: EmbeddingCache | None = None,
                  allow_download: bool = False) -> None:
+        if axis is not None:
+            slice_axes(axis)
         model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256,
                               allow_download=allow_download)
         self.predictor = SamPredictor(model, cache if cache is not None else EmbeddingCache())
-        self.inferer = SliceWiseSamInferer(axis=axis)
+        self.axis = axis
+        self.inferer = SliceWiseSamInferer(axis=2 if axis is None else axis)
         self.window = window
 
     def windowed(self, image: MetaTensor) -> MetaTensor:
         """``image`` mapped to [0, 1] with a window decided once for the whole image or volume."""
         return (self.window or default_window(image))(image)
 
-    def __call__(self, image: MetaTensor, prompts: UserPrompts, return_logits: bool = False) -> MetaTensor:
-        """Label ``(1, *spatial)`` uint8 (or logits) for ``image`` ``(C, *spatial)`` in its own geometry."""
-        slice_prompts = to_slice_prompts(prompts, image.shape[1:], self.inferer.axis)
-        return self.inferer(self.windowed(image), self.predictor, prompts=slice_prompts, return_logits=return_logits)
+    def axis_for(self, image: torch.Tensor) -> int:
+        """The slicing axis used for ``image``: the one given, else the volume's through-plane axis."""
+        if image.ndim != 4 or self.axis is not None:
+            return self.inferer.axis if self.axis is None else self.axis
+        from monai_baldsam.volume.geometry import resolve_axis
+
+        affine = image.affine if isinstance(image, MetaTensor) else torch.eye(4)
+        return resolve_axis(None, affine)
+
+    def _inferer_for(self, axis: int) -> SliceWiseSamInferer:
+        if axis == self.inferer.axis:
+            return self.inferer
+        base = self.inferer
+        return SliceWiseSamInferer(axis=axis, batch_size=base.batch_size, multimask_output=base.multimask_output,
+                                   threshold=base.threshold)
+
+    def session(self, image: MetaTensor, config: PropagationConfig | None = None) -> VolumeSession:
+        """A :class:`monai_baldsam.volume.VolumeSession` over ``image`` ``(1, I, J, K)`` that shares this
+        segmenter's predictor and embedding cache (prompt, propagate, correct)."""
+        from monai_baldsam.volume.session import VolumeSession
+
+        return VolumeSession(image, self.predictor, axis=self.axis_for(image), window=self.window or default_window(image),
+                             config=config, batch_size=self.inferer.batch_size, threshold=self.inferer.threshold)
+
+    def __call__(self, image: MetaTensor, prompts: UserPrompts, return_logits: bool = False, propagate: bool = False,
+                 config: PropagationConfig | None = None) -> MetaTensor:
+        """Label ``(1, *spatial)`` uint8 (or logits) for ``image`` ``(C, *spatial)`` in its own geometry.
+
+        Args:
+            image: the image or volume as loaded.
+            prompts: box and/or clicks in image coordinates.
+            return_logits: return float logits (``-inf`` on unprompted slices); not with ``propagate``.
+            propagate: on a volume, propagate from the prompted slices through the object (see
+                :class:`monai_baldsam.volume.VolumeSession`); otherwise only the prompted slices are segmented.
+            config: propagation settings.
+
+        Raises:
+            ValueError: bad prompts; ``propagate`` on a 2D image or with ``return_logits``.
+        """
+        axis = self.axis_for(image)
+        if propagate:
+            if return_logits:
+                raise ValueError("return_logits is not available with propagate=True: it returns a binary label")
+            session = self.session(image, config)
+            session.update(prompts, propagate=True)
+            return session.label()
+        slice_prompts = to_slice_prompts(prompts, image.shape[1:], axis)
+        return self._inferer_for(axis)(self.windowed(image), self.predictor, prompts=slice_prompts,
+                                       return_logits=return_logits)

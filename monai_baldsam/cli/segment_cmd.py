@@ -1,4 +1,8 @@
-"""``baldsam segment``: segment an image or volume from a box and clicks and write the mask (and an overlay)."""
+"""``baldsam segment``: segment an image or volume from a box and clicks and write the mask (and an overlay).
+
+On a volume the result propagates from the prompted slice(s) through the object (``--no-propagate``: the prompted
+slices only); for a DICOM series input ``--seg-out`` also writes a DICOM SEG.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,14 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from monai_baldsam.cli.prompt_args import add_prompt_arguments, prompts_from_args
+
+if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
+    from monai.data import MetaTensor
+
+    from monai_baldsam.volume.session import PropagationRun, VolumeSession
 
 __all__ = ["add_parser", "run"]
 
@@ -20,6 +30,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("image", help="input image: .png/.jpg, .nii/.nii.gz, .dcm or a DICOM series folder")
     parser.add_argument("--out", required=True, help="mask to write: .png (2D) or .nii/.nii.gz")
+    parser.add_argument("--seg-out", default=None,
+                        help="also write a DICOM SEG (.dcm) of the mask; only for a DICOM series folder input")
     add_prompt_arguments(parser)
     parser.add_argument("--overlay", default=None, help="also write a PNG of the (prompted) slice with the mask")
     parser.add_argument("--backbone", default="lite_medsam", help="lite_medsam (default), vit_b, vit_l or vit_h")
@@ -29,40 +41,96 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--window", default="auto",
                         help="intensity window: auto, minmax, percentile, ct or a CT preset (soft_tissue, lung, bone, ...)")
     parser.add_argument("--channel", type=int, default=None, help="channel of a multi-channel (4D) volume")
-    parser.add_argument("--axis", type=int, default=2, choices=(0, 1, 2), help="slicing axis of a volume")
+    parser.add_argument("--axis", type=int, default=None, choices=(0, 1, 2),
+                        help="slicing axis of a volume (default: the through-plane axis, i.e. the largest voxel size; "
+                             "ties -> 2)")
+    parser.add_argument("--propagate", action=argparse.BooleanOptionalAction, default=None,
+                        help="propagate from the prompted slice(s) through the object (default on volumes); "
+                             "--no-propagate segments only the prompted slice(s)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 
 
+def _check_volume_options(image: MetaTensor, propagate: bool | None, seg_out: str | None) -> bool:
+    """Whether to propagate; ``ValueError`` for options that need a 3D volume (or a DICOM series) on other input."""
+    from monai_baldsam.volume.dicom_seg import require_dicom_series, series_sources
+
+    is_volume = image.ndim == 4
+    if propagate and not is_volume:
+        raise ValueError(
+            f"--propagate needs a 3D volume, but {image.meta.get('filename_or_obj', 'the input')} is a 2D image "
+            f"(shape {tuple(image.shape[1:])}): drop --propagate"
+        )
+    if seg_out is not None:
+        require_dicom_series(image, what="--seg-out (DICOM SEG)")
+        series_sources(image)  # the files still match the volume: checked before any model runs
+    return is_volume if propagate is None else bool(propagate)
+
+
+def _propagation_report(session: VolumeSession, runs: list[PropagationRun]) -> dict[str, Any]:
+    covered = session.slice_range()
+    return {
+        "axis": session.axis,
+        "slices": None if covered is None else list(covered),
+        "runs": [{"from": run.anchor, "direction": run.direction, "segmented": len(run.slices),
+                  "stopped_at": run.stop_index, "reason": run.reason.value} for run in runs],
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     from monai_baldsam.io import load_image, save_overlay_png, write_mask
     from monai_baldsam.io.atomic import check_output_path
+    from monai_baldsam.io.formats import full_suffix
     from monai_baldsam.segmentation import Segmenter, to_slice_prompts
     from monai_baldsam.transforms.intensity import WindowIntensity
     from monai_baldsam.transforms.slicing import extract_slice
+    from monai_baldsam.volume.dicom_seg import SEG_SUFFIXES, write_dicom_seg
+    from monai_baldsam.volume.geometry import resolve_axis
 
     start = time.perf_counter()
     prompts = prompts_from_args(args)
     image = load_image(args.image, channel=args.channel)
-    slice_prompts = to_slice_prompts(prompts, image.shape[1:], args.axis)  # validate before loading the model
+    propagate = _check_volume_options(image, args.propagate, args.seg_out)
+    axis = resolve_axis(args.axis, image.affine) if image.ndim == 4 else 2
+    slice_prompts = to_slice_prompts(prompts, image.shape[1:], axis)  # validate before loading the model
     inputs = [str(Path(args.image).expanduser())]
     out = check_output_path(args.out, inputs, (), args.overwrite)
-    overlay = check_output_path(args.overlay, inputs, (out,), args.overwrite) if args.overlay else None
+    seg_out = check_output_path(args.seg_out, inputs, (out,), args.overwrite) if args.seg_out else None
+    if seg_out is not None and full_suffix(seg_out) not in SEG_SUFFIXES:
+        raise ValueError(f"--seg-out must be a .dcm file, got {seg_out.name!r}")
+    protected = tuple(p for p in (out, seg_out) if p is not None)
+    overlay = check_output_path(args.overlay, inputs, protected, args.overwrite) if args.overlay else None
     window = None if args.window == "auto" else WindowIntensity(args.window)
-    segmenter = Segmenter(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device, window, args.axis,
-                          allow_download=args.download)
-    label = segmenter(image, prompts)
+    segmenter = Segmenter(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device, window,
+                          axis if image.ndim == 4 else args.axis, allow_download=args.download)
+    propagation = None
+    if propagate:
+        session = segmenter.session(image)
+        if session.predictor.device.type == "cuda":
+            session.encode_all()  # batched encoding pays on a GPU; on CPU slices are encoded only as reached
+        runs = session.update(prompts, propagate=True)
+        label = session.label()
+        propagation = _propagation_report(session, runs)
+    else:
+        label = segmenter(image, prompts)
     written = write_mask(label, image, out, overwrite=args.overwrite)
     report = {"image": str(args.image), "shape": list(image.shape[1:]), "backbone": segmenter.predictor.backbone.signature,
               "mask": str(written), "foreground_voxels": int(label.sum()), "slices": sorted(slice_prompts)}
+    if image.ndim == 4:
+        report["axis"] = axis
+    if propagation is not None:
+        report["propagation"] = propagation
+    if seg_out is not None:
+        report["seg"] = str(write_dicom_seg(label, image, seg_out, overwrite=args.overwrite, protected=(out,),
+                                            model_name=segmenter.predictor.backbone.signature))
     if overlay is not None:
         index = min(slice_prompts)
         prompt = slice_prompts[index]
         windowed, mask_2d = segmenter.windowed(image), label
         if image.ndim == 4:
-            windowed = extract_slice(windowed, args.axis, index)
-            mask_2d = extract_slice(label, args.axis, index)
+            windowed = extract_slice(windowed, axis, index)
+            mask_2d = extract_slice(label, axis, index)
         report["overlay"] = str(save_overlay_png(
             windowed, mask_2d, overlay, points_xy=prompt.points_xy, point_labels=prompt.labels,
             box_xyxy=prompt.box_xyxy, overwrite=args.overwrite, intensity_range=(0.0, 1.0)))

@@ -1,0 +1,194 @@
+"""VolumeSession mechanics on a synthetic volume with a tiny random ViT (fast): propagation bookkeeping,
+corrections that re-propagate outward only, encoding each slice once, axis choice and bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor
+
+from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
+from monai_baldsam.sam.embedding_cache import EmbeddingCache
+from monai_baldsam.sam.predictor import SamPredictor
+from monai_baldsam.segmentation import Segmenter, UserPrompts
+from monai_baldsam.transforms.intensity import WindowIntensity
+from monai_baldsam.volume import PropagationConfig, StopReason, StopRule, VolumeSession
+
+# The random ViT's masks are arbitrary, so the rule accepts every non-empty mask: these tests are about bookkeeping.
+LENIENT = PropagationConfig(stop=StopRule(min_area_mm2=0.0, min_iou=0.0, min_appearance_margin=-math.inf,
+                                          min_area_ratio=0.0))
+
+
+def _volume(affine: torch.Tensor | None = None, shape: tuple[int, int, int] = (40, 32, 12)) -> MetaTensor:
+    data = torch.zeros(1, *shape)
+    data[0, 10:30, 8:24, 2:10] = 1.0
+    data += 0.05 * torch.rand(data.shape, generator=torch.Generator().manual_seed(0))
+    return MetaTensor(data, affine=affine if affine is not None else torch.diag(torch.tensor([1.0, 1.0, 3.0, 1.0])))
+
+
+def _session(tiny_vit, image: MetaTensor | None = None, **kwargs) -> VolumeSession:
+    kwargs.setdefault("config", LENIENT)
+    return VolumeSession(image if image is not None else _volume(), SamPredictor(tiny_vit, EmbeddingCache()),
+                         window=WindowIntensity("minmax"), **kwargs)
+
+
+def _count_encoded(model) -> list[int]:
+    counts: list[int] = []
+    model.image_encoder.register_forward_hook(lambda module, args, out: counts.append(int(args[0].shape[0])))
+    return counts
+
+
+def test_box_propagates_both_ways_to_the_volume_ends(tiny_vit) -> None:
+    session = _session(tiny_vit)
+    runs = session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    assert [(r.anchor, r.direction, r.slices, r.reason) for r in runs] == [
+        (5, 1, (6, 7, 8, 9, 10, 11), StopReason.VOLUME_END), (5, -1, (4, 3, 2, 1, 0), StopReason.VOLUME_END)]
+    assert sorted(session.results) == list(range(12)) and session.anchors == [5]
+    assert all(r.anchor == 5 for r in session.results.values())
+    np.testing.assert_array_equal(session.results[5].prompt.box_xyxy, [10, 8, 29, 23])
+    label = session.label()
+    assert label.shape == (1, 40, 32, 12) and label.dtype == torch.uint8
+    assert torch.equal(label.affine, session.image.affine)
+    for k, result in session.results.items():
+        assert np.array_equal(label[0, :, :, k].numpy().astype(bool), result.mask_ab)
+
+
+def test_correction_repropagates_outward_and_leaves_the_other_side_untouched(tiny_vit) -> None:
+    session = _session(tiny_vit)
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    before = session.results
+    runs = session.update(UserPrompts(box=[12, 10, 8, 25, 20]))
+    after = session.results
+    assert session.anchors == [5, 8]
+    for k in range(8):  # the seed's side: the very same results
+        assert after[k] is before[k]
+    np.testing.assert_array_equal(after[8].prompt.box_xyxy, [12, 10, 25, 20])
+    assert all(after[k].anchor == 8 and after[k] is not before[k] for k in (8, 9, 10, 11))
+    up, down = runs
+    assert up.slices == (9, 10, 11) and up.reason is StopReason.VOLUME_END
+    assert down.slices == () and down.stop_index == 7 and down.reason is StopReason.OTHER_CHAIN
+
+
+def test_correction_that_stops_earlier_clears_the_stale_slices_beyond(tiny_vit) -> None:
+    session = _session(tiny_vit)
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    before = session.results
+    session.config = dataclasses.replace(LENIENT, max_slices=1)
+    up, down = session.update(UserPrompts(box=[12, 10, 8, 25, 20]))
+    assert up.slices == (9,) and up.stop_index == 10 and up.reason is StopReason.MAX_SLICES and up.cleared == (10, 11)
+    assert sorted(session.results) == list(range(10))
+    assert all(session.results[k] is before[k] for k in range(8)) and down.cleared == ()
+
+
+def test_correction_on_the_seed_slice_repropagates_both_ways(tiny_vit) -> None:
+    session = _session(tiny_vit)
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    before = session.results
+    session.update(UserPrompts(foreground=[[20, 16, 5]]))  # clicks keep the slice's box
+    prompt = session.user_prompt(5)
+    np.testing.assert_array_equal(prompt.box_xyxy, [10, 8, 29, 23])
+    np.testing.assert_array_equal(prompt.points_xy, [[20, 16]])
+    assert all(session.results[k] is not before[k] for k in range(12))
+
+
+def test_two_prompted_slices_share_the_volume(tiny_vit) -> None:
+    session = _session(tiny_vit)
+    runs = session.update(UserPrompts(box=[10, 8, 2, 29, 23], foreground=[[20, 16, 9]]))
+    summary = [(r.anchor, r.direction, r.slices, r.reason) for r in runs]
+    assert summary == [(2, 1, (3, 4, 5, 6, 7, 8), StopReason.USER_SLICE), (2, -1, (1, 0), StopReason.VOLUME_END),
+                       (9, 1, (10, 11), StopReason.VOLUME_END), (9, -1, (), StopReason.OTHER_CHAIN)]
+    assert [session.results[k].anchor for k in range(12)] == [2] * 9 + [9] * 3
+
+
+def test_no_propagation_segments_only_the_prompted_slices(tiny_vit) -> None:
+    session = _session(tiny_vit)
+    assert session.update(UserPrompts(box=[10, 8, 5, 29, 23]), propagate=False) == []
+    assert sorted(session.results) == [5]
+    assert session.label()[0].sum(dim=(0, 1)).nonzero().flatten().tolist() == [5]
+
+
+def test_each_slice_is_encoded_at_most_once(tiny_vit) -> None:
+    counts = _count_encoded(tiny_vit)
+    session = _session(tiny_vit)
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    session.update(UserPrompts(box=[12, 10, 8, 25, 20]))
+    session.update(UserPrompts(box=[11, 9, 3, 27, 22]))
+    assert sum(counts) == 12 and session.requested == set(range(12))
+    assert session.predictor.cache.misses == 12
+
+
+def test_encode_all_batches_and_makes_propagation_decode_only(tiny_vit) -> None:
+    counts = _count_encoded(tiny_vit)
+    session = _session(tiny_vit, batch_size=5)
+    session.encode_all()
+    assert counts == [5, 5, 2]
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    assert counts == [5, 5, 2]
+
+
+def test_default_axis_is_the_through_plane_axis_and_boxes_use_it(tiny_vit) -> None:
+    sagittal = torch.diag(torch.tensor([4.0, 0.8, 0.8, 1.0]))  # thick along i
+    session = _session(tiny_vit, image=_volume(sagittal, shape=(6, 32, 40)))
+    assert session.axis == 0 and session.num_slices == 6
+    np.testing.assert_allclose(session.spacing_xy, [0.8, 0.8])
+    session.update(UserPrompts(box=[8, 10, 3, 24, 30]))  # (j0, k0, i, j1, k1) on slice i = 3
+    assert sorted(session.results) == list(range(6))
+    assert session.results[3].mask_ab.shape == (32, 40)
+    assert _session(tiny_vit, image=_volume(sagittal, shape=(6, 32, 40)), axis=2).axis == 2
+
+
+def test_bad_input_is_refused_and_changes_nothing(tiny_vit) -> None:
+    predictor = SamPredictor(tiny_vit, EmbeddingCache())
+    with pytest.raises(ValueError, match="3D volume"):
+        VolumeSession(MetaTensor(torch.rand(1, 32, 32)), predictor)
+    with pytest.raises(ValueError, match="channel"):
+        VolumeSession(MetaTensor(torch.rand(2, 8, 8, 4)), predictor)
+    session = _session(tiny_vit)
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    before = session.results
+    with pytest.raises(ValueError, match="outside"):
+        session.update(UserPrompts(box=[10, 8, 6, 29, 23], foreground=[[5, 5, 40]]))
+    with pytest.raises(ValueError, match="outside"):
+        session.update(UserPrompts(foreground=[[45, 5, 3]]))
+    with pytest.raises(ValueError, match="no prompt"):
+        session.update(UserPrompts())
+    with pytest.raises(ValueError, match="has no prompt"):
+        session.propagate(7, 1)
+    assert session.results == before and session.anchors == [5]
+
+
+def test_segmenter_propagates_on_request_only(tiny_vit) -> None:
+    segmenter = Segmenter.__new__(Segmenter)  # the tiny model is not in the backbone registry
+    segmenter.predictor = SamPredictor(tiny_vit, EmbeddingCache())
+    segmenter.inferer = SliceWiseSamInferer(axis=2)
+    segmenter.window = WindowIntensity("minmax")
+    image, prompts = _volume(), UserPrompts(box=[10, 8, 5, 29, 23])
+    single = segmenter(image, prompts)
+    assert single[0].sum(dim=(0, 1)).nonzero().flatten().tolist() == [5]
+    propagated = segmenter(image, prompts, propagate=True, config=LENIENT)
+    assert propagated[0].sum(dim=(0, 1)).nonzero().flatten().tolist() == list(range(12))
+    assert torch.equal(propagated[0, :, :, 5], single[0, :, :, 5])
+    with pytest.raises(ValueError, match="3D volume"):
+        segmenter(MetaTensor(torch.rand(1, 32, 32)), UserPrompts(box=[2, 2, 20, 20]), propagate=True)
+    with pytest.raises(ValueError, match="return_logits"):
+        segmenter(image, prompts, propagate=True, return_logits=True)
+
+
+@pytest.mark.gpu
+def test_encode_all_on_cuda_matches_cpu(tiny_vit) -> None:
+    image = _volume()
+    cpu = _session(tiny_vit, image=image)
+    cpu.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    gpu = VolumeSession(image, SamPredictor(tiny_vit.to("cuda"), EmbeddingCache()), window=WindowIntensity("minmax"),
+                        config=LENIENT, batch_size=4)
+    assert gpu.prefetch == 4
+    gpu.encode_all()
+    assert gpu.predictor.cache.misses == 12
+    gpu.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    assert gpu.predictor.cache.misses == 12 and sorted(gpu.results) == sorted(cpu.results)
+    agree = np.mean([np.mean(gpu.results[k].mask_ab == cpu.results[k].mask_ab) for k in cpu.results])
+    assert agree > 0.99
