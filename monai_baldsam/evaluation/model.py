@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
-from monai_baldsam.sam.embedding_cache import EmbeddingCache, EmbeddingKey, content_hash
+from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
 __all__ = ["ModelOutput", "ClickModel", "SamClickModel", "load_click_model"]
@@ -87,12 +87,7 @@ class SamClickModel:
         return self.predictor.backbone.signature
 
     def encode(self, image: torch.Tensor) -> SliceEmbedding:
-        if image.ndim != 4 or image.shape[:2] != (1, 3):
-            raise ValueError(f"expected one SAM image of shape (1, 3, H, W), got {tuple(image.shape)}")
-        backbone = self.predictor.backbone
-        key = EmbeddingKey(content_hash(image), -1, 0, backbone.name, backbone.checkpoint_sha256 or "random")
-        features = self.predictor.encode_cached(image, [key])
-        return SliceEmbedding(features, (int(image.shape[-2]), int(image.shape[-1])))
+        return self.predictor.encode_image(image)
 
     def predict(self, embedding: SliceEmbedding, point_coords_xy: np.ndarray | None, point_labels: np.ndarray | None,
                 box_xy: np.ndarray | None, mask_input: torch.Tensor | None) -> ModelOutput:

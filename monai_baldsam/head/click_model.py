@@ -30,7 +30,7 @@ from monai_baldsam.head.checkpoint import TrainedHead, load_head
 from monai_baldsam.head.features import FeatureExtractor, HeadPrompts
 from monai_baldsam.head.model import PredictionHead
 from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
-from monai_baldsam.sam.embedding_cache import EmbeddingCache, EmbeddingKey, content_hash
+from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.geometry import postprocess_low_res_logits, preprocess_shape
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
@@ -89,12 +89,7 @@ class BayesianHeadClickModel:
 
     def encode(self, image: torch.Tensor) -> SliceEmbedding:
         """Encode one SAM image ``1 x 3 x H x W`` in [0, 1] (through the predictor's cache)."""
-        if image.ndim != 4 or image.shape[:2] != (1, 3):
-            raise ValueError(f"expected one SAM image of shape (1, 3, H, W), got {tuple(image.shape)}")
-        backbone = self.predictor.backbone
-        key = EmbeddingKey(content_hash(image), -1, 0, backbone.name, backbone.checkpoint_sha256 or "random")
-        features = self.predictor.encode_cached(image, [key])
-        return SliceEmbedding(features, (int(image.shape[-2]), int(image.shape[-1])))
+        return self.predictor.encode_image(image)
 
     @torch.no_grad()
     def predict_low_res(self, embedding: SliceEmbedding, prompts: HeadPrompts

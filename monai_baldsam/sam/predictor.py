@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from monai_baldsam.sam.backbones import SamBackbone
-from monai_baldsam.sam.embedding_cache import EmbeddingCache, EmbeddingKey
+from monai_baldsam.sam.embedding_cache import EmbeddingCache, EmbeddingKey, content_hash
 from monai_baldsam.sam.geometry import (
     pad_bottom_right,
     postprocess_low_res_logits,
@@ -137,6 +137,16 @@ class SamPredictor:
                 self.cache.put(keys[n], feature)
                 found[n] = feature
         return torch.cat([f.to(self.device) for f in found], dim=0)  # type: ignore[union-attr]
+
+    def encode_image(self, image: torch.Tensor) -> SliceEmbedding:
+        """Encode one SAM image ``1 x 3 x H x W`` in [0, 1] through the cache, keyed by its content hash.
+
+        The same pixels are never encoded twice while the cache holds them (e.g. one picture per structure).
+        """
+        if image.ndim != 4 or image.shape[:2] != (1, 3):
+            raise ValueError(f"expected one SAM image of shape (1, 3, H, W), got {tuple(image.shape)}")
+        key = EmbeddingKey(content_hash(image), -1, 0, self.backbone.name, self.backbone.checkpoint_sha256 or "random")
+        return SliceEmbedding(self.encode_cached(image, [key]), (int(image.shape[-2]), int(image.shape[-1])))
 
     def set_image(self, image: np.ndarray | torch.Tensor, cache_key: EmbeddingKey | None = None) -> SliceEmbedding:
         """Encode one ``H x W (x C)`` image (uint8, or float in [0, 1]) and keep it for :meth:`predict`."""
