@@ -22,7 +22,7 @@ from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
-__all__ = ["ModelOutput", "ClickModel", "SamClickModel", "load_click_model"]
+__all__ = ["ModelOutput", "ClickModel", "prompt_tensors", "SamClickModel", "load_click_model"]
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,20 @@ class ClickModel(Protocol):
         ...
 
 
+def prompt_tensors(predictor: SamPredictor, embedding: SliceEmbedding, point_coords_xy: np.ndarray | None,
+                   point_labels: np.ndarray | None, box_xy: np.ndarray | None
+                   ) -> tuple[torch.Tensor | None, torch.Tensor | None, torch.Tensor | None]:
+    """A click model's prompt, validated against the slice and mapped to batched ``sam_xy`` tensors.
+
+    An empty click list counts as no clicks; a prompt without clicks and box is a ``ValueError``.
+    """
+    if point_coords_xy is not None and len(point_coords_xy) == 0:
+        point_coords_xy = point_labels = None
+    if point_coords_xy is None and box_xy is None:
+        raise ValueError("a prompt needs at least a click or a box")
+    return predictor.prompts_to_torch(point_coords_xy, point_labels, box_xy, embedding.original_hw)
+
+
 class SamClickModel:
     """The plain SAM decoder as a :class:`ClickModel`: one mask per prompt, no extra maps.
 
@@ -91,12 +105,7 @@ class SamClickModel:
 
     def predict(self, embedding: SliceEmbedding, point_coords_xy: np.ndarray | None, point_labels: np.ndarray | None,
                 box_xy: np.ndarray | None, mask_input: torch.Tensor | None) -> ModelOutput:
-        if point_coords_xy is not None and len(point_coords_xy) == 0:
-            point_coords_xy = point_labels = None
-        if point_coords_xy is None and box_xy is None:
-            raise ValueError("a prompt needs at least a click or a box")
-        coords, labels, box = self.predictor.prompts_to_torch(point_coords_xy, point_labels, box_xy,
-                                                               embedding.original_hw)
+        coords, labels, box = prompt_tensors(self.predictor, embedding, point_coords_xy, point_labels, box_xy)
         multimask = self.multimask_first_click and box is None and mask_input is None and coords is not None \
             and coords.shape[1] == 1
         out = self.predictor.predict_torch(coords, labels, box, mask_input, multimask, embedding=embedding)

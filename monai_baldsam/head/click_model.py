@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from monai_baldsam.bayes import LastLayerLaplace, gaussian_logit_uncertainty_maps, uncertainty_maps
-from monai_baldsam.evaluation.model import ModelOutput
+from monai_baldsam.evaluation.model import ModelOutput, prompt_tensors
 from monai_baldsam.head.checkpoint import TrainedHead, load_head
 from monai_baldsam.head.features import FeatureExtractor, HeadPrompts
 from monai_baldsam.head.model import PredictionHead
@@ -110,12 +110,7 @@ class BayesianHeadClickModel:
                 box_xy: np.ndarray | None, mask_input: torch.Tensor | None) -> ModelOutput:
         """Decode one prompt (see :class:`~monai_baldsam.evaluation.model.ClickModel`); ``extras`` holds the
         :data:`EXTRA_KEYS` maps at slice size."""
-        if point_coords_xy is not None and len(point_coords_xy) == 0:
-            point_coords_xy = point_labels = None
-        if point_coords_xy is None and box_xy is None:
-            raise ValueError("a prompt needs at least a click or a box")
-        coords, labels, box = self.predictor.prompts_to_torch(point_coords_xy, point_labels, box_xy,
-                                                               embedding.original_hw)
+        coords, labels, box = prompt_tensors(self.predictor, embedding, point_coords_xy, point_labels, box_xy)
         size = self.extractor.low_res
         if mask_input is not None:
             mask_input = torch.as_tensor(mask_input, dtype=torch.float32)
