@@ -16,10 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -34,33 +31,11 @@ from monai_baldsam.evaluation.model import load_click_model
 from monai_baldsam.evaluation.report import comparison_rows, draw_comparison, run_summary
 from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.io.atomic import atomic_path, atomic_write_text
+from results_io import REPO, device_info, git
 
 __all__ = ["main"]
 
-REPO = Path(__file__).resolve().parent.parent
 DOMAINS = ("busi", "kvasir", "ph2", "ct2d")
-
-
-def _git(*args: str) -> str:
-    try:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def _device_info(device: str) -> dict[str, Any]:
-    info: dict[str, Any] = {"device": device, "platform": platform.platform(), "processor": platform.processor(),
-                            "machine": platform.machine(), "cpu_count": os.cpu_count(),
-                            "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-                            "torch": torch.__version__}
-    try:
-        info["cpu_model"] = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                                 if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
 
 
 def _domain_table(summaries: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
@@ -120,9 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     model = load_click_model(device=args.device)
     report: dict[str, Any] = {
-        "benchmark": "eval_baselines", "complete": False, "command": command, "git_commit": _git("rev-parse", "HEAD"),
-        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")), "started": started.isoformat(),
-        "device": _device_info(device_tag), "backbone": model.signature, "clicks": args.clicks, "seed": args.seed,
+        "benchmark": "eval_baselines", "complete": False, "command": command, "git_commit": git("rev-parse", "HEAD"),
+        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")), "started": started.isoformat(),
+        "device": device_info(device_tag), "backbone": model.signature, "clicks": args.clicks, "seed": args.seed,
         "limit": args.limit, "policy": "oracle",
         "protocol": "interaction 1 = first prompt (GT box, or the interior point farthest from the boundary); "
                     "interactions 2..N = oracle clicks with the box (if any), all clicks and the previous low-res "

@@ -15,7 +15,7 @@ import torch
 from monai.data import MetaTensor
 
 from monai_baldsam.inferers.slicewise import SlicePrompt, SliceWiseSamInferer
-from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
+from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, SamBackbone, load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.transforms.intensity import WindowIntensity, WindowMode
@@ -24,6 +24,8 @@ from monai_baldsam.transforms.prompts import ijk_box_to_slice_box, ijk_to_slice_
 from monai_baldsam.transforms.slicing import slice_axes
 
 if TYPE_CHECKING:  # the volume package imports this module; at run time it is imported where it is used
+    from monai_baldsam.evaluation.model import ModelOutput
+    from monai_baldsam.head.click_model import BayesianHeadClickModel
     from monai_baldsam.volume.propagation import PropagationConfig
     from monai_baldsam.volume.session import VolumeSession
 
@@ -113,7 +115,7 @@ class Segmenter:
     """SAM segmentation of a loaded image from user prompts, keeping encoded slices in a bounded cache.
 
     Args:
-        backbone: registry name (default ``lite_medsam``).
+        backbone: registry name (default ``lite_medsam``) or a loaded :class:`SamBackbone`.
         checkpoint: checkpoint path for the backbone (default: packaged or cached file).
         checkpoint_sha256: expected hash of a non-published checkpoint.
         device: ``cpu`` or ``cuda``.
@@ -121,23 +123,39 @@ class Segmenter:
         axis: slicing axis of volumes; ``None`` (default): each volume's through-plane axis, the one with the largest
             voxel size (ties -> axis 2), see :func:`monai_baldsam.volume.geometry.through_plane_axis`.
         cache: embedding cache shared across calls (default: a new bounded one).
+        head: a Bayesian prediction head (a shipped name such as ``general``, or a head file) that decodes the
+            prompted slices instead of SAM's decoder: clicks then work with LiteMedSAM, and :attr:`click_model` gives
+            the uncertainty maps BALD needs. ``None``: SAM's decoder alone.
+        head_sha256: expected SHA-256 of a head file without a card.
     """
 
     #: the slicing axis asked for (``None``: each volume's through-plane axis).
     axis: int | None = None
 
-    def __init__(self, backbone: str = DEFAULT_BACKBONE, checkpoint: str | None = None,
+    def __init__(self, backbone: str | SamBackbone = DEFAULT_BACKBONE, checkpoint: str | None = None,
                  checkpoint_sha256: str | None = None, device: str | torch.device = "cpu",
                  window: WindowIntensity | None = None, axis: int | None = None, cache: EmbeddingCache | None = None,
-                 allow_download: bool = False) -> None:
+                 allow_download: bool = False, head: str | None = None, head_sha256: str | None = None) -> None:
         if axis is not None:
             slice_axes(axis)
-        model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256,
-                              allow_download=allow_download)
+        if isinstance(backbone, SamBackbone):
+            model = backbone.to(device)
+        else:
+            model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256,
+                                  allow_download=allow_download)
         self.predictor = SamPredictor(model, cache if cache is not None else EmbeddingCache())
         self.axis = axis
         self.inferer = SliceWiseSamInferer(axis=2 if axis is None else axis)
         self.window = window
+        self.click_model: BayesianHeadClickModel | None = None
+        if head is not None:
+            from monai_baldsam.head.checkpoint import load_head
+            from monai_baldsam.head.click_model import BayesianHeadClickModel as HeadModel
+            from monai_baldsam.head.registry import resolve_head
+
+            found = resolve_head(head)
+            trained = load_head(found.path, model, sha256=head_sha256 or found.sha256)
+            self.click_model = HeadModel.from_trained(self.predictor, trained)
 
     def windowed(self, image: MetaTensor) -> MetaTensor:
         """``image`` mapped to [0, 1] with a window decided once for the whole image or volume."""
@@ -165,7 +183,20 @@ class Segmenter:
         from monai_baldsam.volume.session import VolumeSession
 
         return VolumeSession(image, self.predictor, axis=self.axis_for(image), window=self.window or default_window(image),
-                             config=config, batch_size=self.inferer.batch_size, threshold=self.inferer.threshold)
+                             config=config, batch_size=self.inferer.batch_size, threshold=self.inferer.threshold,
+                             click_model=self.click_model)
+
+    def head_outputs(self, image: MetaTensor, prompts: UserPrompts) -> dict[int, ModelOutput]:
+        """The head's prediction (mask, probability, uncertainty maps; SAM orientation ``(H, W)``) on every
+        prompted slice of ``image``, by slice index (0 for a 2D image). Needs ``head``."""
+        if self.click_model is None:
+            raise ValueError("this segmenter has no prediction head: create it with head='general' (or a head file)")
+        axis = self.axis_for(image)
+        slice_prompts = to_slice_prompts(prompts, image.shape[1:], axis)
+        inferer = self._inferer_for(axis)
+        embeddings = inferer.encode(self.windowed(image), self.predictor, sorted(slice_prompts))
+        return {index: self.click_model.predict(embeddings[index], p.points_xy, p.labels, p.box_xyxy, None)
+                for index, p in slice_prompts.items()}
 
     def __call__(self, image: MetaTensor, prompts: UserPrompts, return_logits: bool = False, propagate: bool = False,
                  config: PropagationConfig | None = None) -> MetaTensor:
@@ -189,6 +220,24 @@ class Segmenter:
             session = self.session(image, config)
             session.update(prompts, propagate=True)
             return session.label()
+        if self.click_model is not None:
+            return self._head_label(image, prompts, axis, return_logits)
         slice_prompts = to_slice_prompts(prompts, image.shape[1:], axis)
         return self._inferer_for(axis)(self.windowed(image), self.predictor, prompts=slice_prompts,
                                        return_logits=return_logits)
+
+    def _head_label(self, image: MetaTensor, prompts: UserPrompts, axis: int, return_logits: bool) -> MetaTensor:
+        spatial = tuple(int(v) for v in image.shape[1:])
+        fill = float("-inf") if return_logits else 0.0
+        values = torch.full((1, *spatial), fill, dtype=torch.float32)
+        for index, output in self.head_outputs(image, prompts).items():
+            prob = torch.from_numpy(output.probability).clamp(1e-7, 1 - 1e-7)
+            slice_ab = (torch.logit(prob) if return_logits else torch.from_numpy(output.mask).float()).T
+            if len(spatial) == 2:
+                values[0] = slice_ab
+            else:
+                torch.movedim(values[0], axis, 0)[index] = slice_ab
+        result = values if return_logits else values.to(torch.uint8)
+        meta = {k: v for k, v in image.meta.items() if k != "affine"} if isinstance(image, MetaTensor) else {}
+        affine = image.affine.clone() if isinstance(image, MetaTensor) else None
+        return MetaTensor(result, affine=affine, meta=meta)

@@ -59,3 +59,27 @@ def tiny_vit():
     model = build_sam_vit(embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,), img_size=64,
                           window_size=2, name="tiny_vit")
     return model.eval().requires_grad_(False)
+
+
+@pytest.fixture()
+def tiny_head(tiny_vit):
+    """A small prediction head for ``tiny_vit`` with a fitted last-layer Laplace posterior (random data):
+    ``(head, laplace)``."""
+    from monai_baldsam.bayes import LastLayerLaplace
+    from monai_baldsam.head.checkpoint import backbone_signature
+    from monai_baldsam.head.features import FeatureExtractor, HeadPrompts
+    from monai_baldsam.head.model import HeadConfig, PredictionHead
+
+    torch.manual_seed(0)
+    head = PredictionHead(HeadConfig.for_backbone(tiny_vit, hidden_channels=8, context_channels=8, image_channels=4))
+    head.eval().requires_grad_(False)
+    g = torch.Generator().manual_seed(0)
+    emb = torch.randn((1, 256, 4, 4), generator=g)
+    prompts = HeadPrompts(torch.rand((3, 2, 2), generator=g) * 60, torch.tensor([[1, 0]] * 3),
+                          torch.tensor([[4.0, 4.0, 40.0, 40.0]] * 3), torch.tensor([True, False, True]))
+    out = head(FeatureExtractor(tiny_vit)(emb, prompts))
+    targets = (torch.rand((3, 16, 16), generator=g) > 0.5).float()
+    laplace = LastLayerLaplace.from_module(head.last_layer, signature=backbone_signature(tiny_vit))
+    laplace.fit([(PredictionHead.last_layer_features(out), targets)])
+    laplace.optimize_prior_precision("marglik")
+    return head, laplace

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -151,3 +153,62 @@ def test_masked_argmax_edge_values_and_errors() -> None:
         masked_argmax(torch.rand(1, 2, 2), torch.ones(1, 2, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="NaN"):
         masked_argmax(torch.tensor([[[float("nan"), 1.0]]]), torch.ones(1, 1, 2, dtype=torch.bool))
+
+
+# ----------------------------------------------------------------- neighbourhood pooling and the best click
+def test_neighbourhood_mean_matches_a_brute_force_window() -> None:
+    from monai_baldsam.bayes.acquisition import neighbourhood_mean
+
+    score = torch.rand((2, 7, 9), generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    pooled = neighbourhood_mean(score, 2)
+    ref = torch.zeros_like(score)
+    for y in range(7):
+        for x in range(9):
+            ref[:, y, x] = score[:, max(0, y - 2):y + 3, max(0, x - 2):x + 3].mean(dim=(1, 2))
+    torch.testing.assert_close(pooled, ref)
+    assert neighbourhood_mean(score, 0) is score
+    with pytest.raises(ValueError, match="radius"):
+        neighbourhood_mean(score, -1)
+
+
+def test_best_click_prefers_a_wide_uncertain_region_and_respects_the_gate() -> None:
+    from monai_baldsam.bayes.acquisition import best_click
+
+    score = np.zeros((20, 20))
+    score[2, 2] = 1.0  # one isolated spike
+    score[10:16, 10:16] = 0.8  # a wide uncertain region
+    valid = np.ones_like(score, dtype=bool)
+    assert best_click(score, valid, radius=0)[0] == (2, 2)  # the pixel argmax takes the spike
+    (y, x), pooled = best_click(score, valid, radius=2, gate=0.5)
+    assert 10 <= y < 16 and 10 <= x < 16 and pooled == pytest.approx(0.8)
+    ring = np.zeros((21, 21))
+    ring[5, 5:16] = ring[15, 5:16] = ring[5:16, 5] = ring[5:16, 15] = 0.5  # boundary uncertainty around an object
+    ring[15, 12] = 0.7
+    (y, x), _ = best_click(ring, np.ones_like(ring, dtype=bool), radius=6, gate=0.0)
+    assert 5 < y < 15 and 5 < x < 15 and ring[y, x] == 0.0  # without a gate: the confident middle
+    (y, x), _ = best_click(ring, np.ones_like(ring, dtype=bool), radius=6, gate=0.5)
+    assert ring[y, x] >= 0.35  # with it the click is on the uncertain ring
+    stack = np.stack([np.zeros((5, 5)), np.pad(np.ones((1, 1)), 2)])
+    blocked = np.ones_like(stack, dtype=bool)
+    assert best_click(stack, blocked, radius=1, gate=0.5)[0] == (1, 2, 2)  # over a stack of slices
+    blocked[1, 2, 2] = False
+    assert best_click(stack, blocked, radius=1)[0] != (1, 2, 2)  # never an earlier click
+    assert best_click(stack, np.zeros_like(blocked), radius=1) is None
+    with pytest.raises(ValueError, match="gate"):
+        best_click(score, valid, gate=1.5)
+
+
+def test_best_click_equals_the_argmax_of_the_pooled_map_over_candidates() -> None:
+    from monai_baldsam.bayes.acquisition import best_click, neighbourhood_mean
+
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        score = rng.random((2, 23, 31)) ** 4
+        valid = rng.random(score.shape) > 0.1
+        for radius, gate in ((0, 0.0), (3, 0.0), (3, 0.6), (7, 0.9)):
+            pooled = neighbourhood_mean(torch.from_numpy(score), radius).numpy()
+            candidates = valid & (score >= gate * score[valid].max())
+            expected = np.unravel_index(int(np.argmax(np.where(candidates, pooled, -np.inf))), score.shape)
+            index, value = best_click(score.astype(np.float32), valid, radius, gate)
+            assert index == tuple(int(v) for v in expected)
+            assert value == pytest.approx(pooled[expected], rel=1e-5)

@@ -91,9 +91,12 @@ def test_evaluate_refuses_before_loading_anything(evaluated, tmp_path: Path, dev
     assert "not empty" in capsys.readouterr().err
     assert main([*base, "--policy", "bald_typo", "--out", str(tmp_path / "a")]) == 2
     assert "unknown click policy" in capsys.readouterr().err
-    assert main(["evaluate", "--data", str(dev_dir("brats_mri3d")), "--first", "box", "--policy", "oracle",
-                 "--out", str(tmp_path / "b")]) == 2
-    assert "3D" in capsys.readouterr().err
+    volumes = ["evaluate", "--data", str(dev_dir("brats_mri3d")), "--out", str(tmp_path / "b")]
+    for extra, pattern in [(["--first", "box", "--policy", "entropy"], "not available on volumes"),
+                           (["--first", "click", "--policy", "oracle"], "--first box"),
+                           (["--first", "box", "--policy", "bald"], "needs --head")]:
+        assert main([*volumes, *extra]) == 2
+        assert pattern in capsys.readouterr().err
     assert main([*base, "--policy", "oracle", "--box-jitter", "0.1", "--first", "click",
                  "--out", str(tmp_path / "c")]) == 2
     assert not any((tmp_path / d).exists() for d in ("a", "b", "c"))

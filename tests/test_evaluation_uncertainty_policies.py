@@ -60,3 +60,20 @@ def test_evaluate_with_head_runs_bald_end_to_end(tmp_path: Path, dev_dir, capsys
     assert bald["policy"] == "bald" and bald["n_images"] == 1
     assert bald["miou_at"]["1"] == oracle["miou_at"]["1"]  # the same first click for every policy
     assert bald["miou_at"]["1"] > 0.2  # the head answers a single click, the plain LiteMedSAM decoder does not
+
+
+def test_footprint_and_gate_move_bald_from_a_spike_to_a_wide_uncertain_region() -> None:
+    from monai_baldsam.evaluation.policies import BaldPolicy
+
+    score = np.zeros((100, 100))
+    score[5, 90] = 0.69  # a single most uncertain pixel
+    score[40:70, 20:50] = 0.6  # a wide uncertain region
+    valid = np.ones_like(score, dtype=bool)
+    spike = make_policy("bald_pixel").choose(_context({"mutual_information": score}, valid))
+    region = BaldPolicy(footprint=0.05, gate=0.5).choose(_context({"mutual_information": score}, valid))
+    assert spike is not None and spike.xy == (90, 5)
+    assert region is not None and 20 <= region.xy[0] < 50 and 40 <= region.xy[1] < 70
+    with pytest.raises(ValueError, match="footprint"):
+        BaldPolicy(footprint=0.7)
+    with pytest.raises(ValueError, match="gate"):
+        BaldPolicy(gate=-0.1)

@@ -6,39 +6,20 @@ import numpy as np
 import pytest
 import torch
 
-from monai_baldsam.bayes import LastLayerLaplace
 from monai_baldsam.evaluation.model import ClickModel
-from monai_baldsam.head.checkpoint import backbone_signature, load_head, save_head
+from monai_baldsam.head.checkpoint import load_head, save_head
 from monai_baldsam.head.click_model import EXTRA_KEYS, BayesianHeadClickModel
-from monai_baldsam.head.features import FeatureExtractor, HeadPrompts
-from monai_baldsam.head.model import HeadConfig, PredictionHead
 from monai_baldsam.sam.backbones import build_sam_vit
 from monai_baldsam.sam.checkpoints import CheckpointError, file_sha256
 from monai_baldsam.sam.predictor import SamPredictor
-
-
-def _fitted(backbone) -> tuple[PredictionHead, LastLayerLaplace]:
-    torch.manual_seed(0)
-    head = PredictionHead(HeadConfig.for_backbone(backbone, hidden_channels=8, context_channels=8, image_channels=4))
-    head.eval().requires_grad_(False)
-    g = torch.Generator().manual_seed(0)
-    emb = torch.randn((1, 256, 4, 4), generator=g)
-    prompts = HeadPrompts(torch.rand((3, 2, 2), generator=g) * 60, torch.tensor([[1, 0]] * 3),
-                          torch.tensor([[4.0, 4.0, 40.0, 40.0]] * 3), torch.tensor([True, False, True]))
-    out = head(FeatureExtractor(backbone)(emb, prompts))
-    targets = (torch.rand((3, 16, 16), generator=g) > 0.5).float()
-    laplace = LastLayerLaplace.from_module(head.last_layer, signature=backbone_signature(backbone))
-    laplace.fit([(PredictionHead.last_layer_features(out), targets)])
-    laplace.optimize_prior_precision("marglik")
-    return head, laplace
 
 
 def _image(h: int = 40, w: int = 52) -> torch.Tensor:
     return torch.rand((1, 3, h, w), generator=torch.Generator().manual_seed(5))
 
 
-def test_click_model_outputs_and_uncertainty_maps(tiny_vit) -> None:
-    head, laplace = _fitted(tiny_vit)
+def test_click_model_outputs_and_uncertainty_maps(tiny_vit, tiny_head) -> None:
+    head, laplace = tiny_head
     model = BayesianHeadClickModel(SamPredictor(tiny_vit), head, laplace)
     assert isinstance(model, ClickModel)
     embedding = model.encode(_image())
@@ -66,8 +47,8 @@ def test_click_model_outputs_and_uncertainty_maps(tiny_vit) -> None:
         model.predict(embedding, np.array([[99, 12]]), np.array([1]), None, None)
 
 
-def test_monte_carlo_maps_are_seeded(tiny_vit) -> None:
-    head, laplace = _fitted(tiny_vit)
+def test_monte_carlo_maps_are_seeded(tiny_vit, tiny_head) -> None:
+    head, laplace = tiny_head
     predictor = SamPredictor(tiny_vit)
     runs = []
     for seed in (3, 3, 4):
@@ -78,8 +59,8 @@ def test_monte_carlo_maps_are_seeded(tiny_vit) -> None:
     assert not np.array_equal(runs[0]["mutual_information"], runs[2]["mutual_information"])
 
 
-def test_checkpoint_round_trip(tiny_vit, tmp_path) -> None:
-    head, laplace = _fitted(tiny_vit)
+def test_checkpoint_round_trip(tiny_vit, tiny_head, tmp_path) -> None:
+    head, laplace = tiny_head
     path = save_head(tmp_path / "head.pt", head, laplace, tiny_vit, meta={"seed": 0})
     trained = load_head(path, tiny_vit, sha256=file_sha256(path))
     for key, value in head.state_dict().items():
@@ -93,8 +74,8 @@ def test_checkpoint_round_trip(tiny_vit, tmp_path) -> None:
     assert trained.sha256[:16] in model.signature
 
 
-def test_checkpoint_refuses_other_backbone_bad_hash_and_corrupt_file(tiny_vit, tmp_path) -> None:
-    head, laplace = _fitted(tiny_vit)
+def test_checkpoint_refuses_other_backbone_bad_hash_and_corrupt_file(tiny_vit, tiny_head, tmp_path) -> None:
+    head, laplace = tiny_head
     path = save_head(tmp_path / "head.pt", head, laplace, tiny_vit)
     other = build_sam_vit(embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,), img_size=64,
                           window_size=2, name="other_vit")

@@ -101,3 +101,41 @@ def test_train_head_smoke_lite_medsam(lite_medsam, shared_data, tmp_path) -> Non
     trained = load_head(result.head_path, lite_medsam, sha256=card["head_sha256"])
     assert trained.head.n_channels == trained.laplace.n_channels
     assert result.head_path.stat().st_size < 5 << 20
+
+
+def test_fine_tuning_starts_from_the_init_head_and_keeps_validation_unseen(tiny_vit, tmp_path) -> None:
+    folder = _synthetic_folder(tmp_path / "synthetic", n=6)
+    store = tmp_path / "store"
+    first = train_head([folder], tmp_path / "a" / "head.pt", backbone=tiny_vit, seed=3, val_fraction=0.4,
+                       store_dir=store, config=_FAST, progress=False)
+    tuned = train_head([folder], tmp_path / "b" / "head.pt", backbone=tiny_vit, seed=4, val_fraction=0.5,
+                       store_dir=store, config=_FAST, progress=False, init=first.head_path)
+    card = tuned.card
+    assert card["init"] == {"file": "head.pt", "sha256": first.card["head_sha256"]}
+    assert card["history"][0]["epoch"] == 0 and "val_miou" in card["history"][0]
+    seen = {d["image_sha256"] for d in first.card["data"]["train"]}
+    assert not seen & {d["image_sha256"] for d in card["data"]["val"]}  # validation never saw training
+    assert len(card["data"]["train"]) + len(card["data"]["val"]) == 6
+    assert card["data_dirs"][0].endswith("/synthetic") and not card["data_dirs"][0].startswith("/")  # no abs paths
+    with pytest.raises(ValueError, match="exclude each other"):
+        train_head([folder], tmp_path / "c" / "head.pt", backbone=tiny_vit, config=_FAST, progress=False,
+                   init=first.head_path, head_options={"hidden_channels": 4})
+
+
+def test_uncertain_training_clicks_go_where_the_prediction_is_least_certain() -> None:
+    from monai_baldsam.head.simulation import uncertain_click
+
+    logits = np.full((32, 32), 8.0)
+    logits[:, 16:] = -8.0
+    logits[10:22, 14:18] = 0.0  # an uncertain stretch of the boundary
+    truth = np.zeros((32, 32), dtype=bool)
+    truth[:, :15] = True
+    valid = np.ones((32, 32), dtype=bool)
+    u, v, label = uncertain_click(logits, truth, valid)
+    assert 14 <= u < 18 and 10 <= v < 22 and label == int(truth[v, u])
+    valid[10:22, 14:18] = False  # clicked already: the next most uncertain place is elsewhere
+    u, v, _ = uncertain_click(logits, truth, valid)
+    assert not (14 <= u < 18 and 10 <= v < 22)
+    assert uncertain_click(logits, truth, np.zeros_like(valid)) is None
+    with pytest.raises(ValueError, match="uncertain_click_fraction"):
+        TrainConfig(uncertain_click_fraction=1.5)

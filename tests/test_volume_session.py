@@ -11,7 +11,6 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.segmentation import Segmenter, UserPrompts
@@ -162,10 +161,7 @@ def test_bad_input_is_refused_and_changes_nothing(tiny_vit) -> None:
 
 
 def test_segmenter_propagates_on_request_only(tiny_vit) -> None:
-    segmenter = Segmenter.__new__(Segmenter)  # the tiny model is not in the backbone registry
-    segmenter.predictor = SamPredictor(tiny_vit, EmbeddingCache())
-    segmenter.inferer = SliceWiseSamInferer(axis=2)
-    segmenter.window = WindowIntensity("minmax")
+    segmenter = Segmenter(tiny_vit, window=WindowIntensity("minmax"), axis=2)
     image, prompts = _volume(), UserPrompts(box=[10, 8, 5, 29, 23])
     single = segmenter(image, prompts)
     assert single[0].sum(dim=(0, 1)).nonzero().flatten().tolist() == [5]
@@ -192,3 +188,65 @@ def test_encode_all_on_cuda_matches_cpu(tiny_vit) -> None:
     assert gpu.predictor.cache.misses == 12 and sorted(gpu.results) == sorted(cpu.results)
     agree = np.mean([np.mean(gpu.results[k].mask_ab == cpu.results[k].mask_ab) for k in cpu.results])
     assert agree > 0.99
+
+
+def _click_model(tiny_vit, tiny_head, predictor: SamPredictor):
+    from monai_baldsam.head.click_model import BayesianHeadClickModel
+
+    head, laplace = tiny_head
+    return BayesianHeadClickModel(predictor, head, laplace)
+
+
+def test_click_model_decodes_prompted_slices_and_scores_the_neighbourhood(tiny_vit, tiny_head) -> None:
+    predictor = SamPredictor(tiny_vit, EmbeddingCache())
+    config = dataclasses.replace(LENIENT, max_slices=2)
+    session = VolumeSession(_volume(), predictor, window=WindowIntensity("minmax"), config=config,
+                            click_model=_click_model(tiny_vit, tiny_head, predictor))
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23], foreground=[[20, 16, 5]]))
+    if not session.results[5].mask_ab.any():
+        pytest.fail("the tiny head gave an empty mask on the prompted slice: the test needs a non-empty one")
+    assert math.isnan(session.results[5].iou)  # decoded by the head, which predicts no IoU
+    assert all(not math.isnan(r.iou) for i, r in session.results.items() if i != 5)  # propagation keeps SAM
+    filled = sorted(i for i, r in session.results.items() if r.mask_ab.any())
+    scored = session.scored_slices()
+    assert set(filled) <= set(scored) and set(scored) - set(filled) <= {min(filled) - 1, max(filled) + 1}
+    uncertainty = session.uncertainty()
+    mi = uncertainty.maps["mutual_information"]
+    assert mi.shape == (40, 32, 12) and uncertainty.slices == tuple(scored) and (mi >= 0).all()
+    off = [k for k in range(12) if k not in scored]
+    assert off and not mi[:, :, off].any() and mi[:, :, list(scored)].any()
+    assert ((uncertainty.probability >= 0) & (uncertainty.probability <= 1)).all()
+    np.testing.assert_array_equal(session.clicked_ijk(), [[20, 16, 5]])
+
+
+def test_session_without_click_model_refuses_uncertainty_and_another_backbone(tiny_vit, tiny_head) -> None:
+    session = _session(tiny_vit)
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]), propagate=False)
+    with pytest.raises(ValueError, match="click model"):
+        session.uncertainty()
+    from monai_baldsam.sam.backbones import build_sam_vit
+
+    torch.manual_seed(1)
+    another = build_sam_vit(embed_dim=32, depth=2, num_heads=2, global_attn_indexes=(1,), img_size=64,
+                            window_size=2, name="another_vit").eval()
+    with pytest.raises(ValueError, match="one backbone"):
+        VolumeSession(_volume(), SamPredictor(another), click_model=_click_model(tiny_vit, tiny_head,
+                                                                                   SamPredictor(tiny_vit)))
+
+
+def test_segmenter_with_a_head_file_decodes_with_the_head(tiny_vit, tiny_head, tmp_path) -> None:
+    from monai_baldsam.head.checkpoint import save_head
+
+    head, laplace = tiny_head
+    path = save_head(tmp_path / "tiny_head.pt", head, laplace, tiny_vit)
+    segmenter = Segmenter(tiny_vit, window=WindowIntensity("minmax"), axis=2, head=str(path))
+    image, prompts = _volume(), UserPrompts(foreground=[[20, 16, 5]], box=[10, 8, 5, 29, 23])
+    outputs = segmenter.head_outputs(image, prompts)
+    assert list(outputs) == [5] and "mutual_information" in outputs[5].extras
+    label = segmenter(image, prompts)
+    assert label.shape == (1, 40, 32, 12) and not label[0, :, :, [k for k in range(12) if k != 5]].any()
+    np.testing.assert_array_equal(label[0, :, :, 5].numpy().astype(bool), outputs[5].mask.T)
+    logits = segmenter(image, prompts, return_logits=True)
+    assert torch.equal(logits[0, :, :, 5] > 0, label[0, :, :, 5].bool())
+    with pytest.raises(ValueError, match="no prediction head"):
+        Segmenter(tiny_vit).head_outputs(image, prompts)

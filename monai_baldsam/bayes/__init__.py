@@ -9,11 +9,13 @@ Importing this package has no side effects (no laplace-torch import, no device w
 
 from monai_baldsam.bayes.acquisition import (
     UNCERTAINTY_KEYS,
+    best_click,
     binary_entropy,
     expected_entropy,
     gaussian_logit_uncertainty_maps,
     masked_argmax,
     mutual_information,
+    neighbourhood_mean,
     predictive_entropy,
     uncertainty_maps,
 )
@@ -27,6 +29,8 @@ __all__ = [
     "expected_entropy",
     "gaussian_logit_uncertainty_maps",
     "masked_argmax",
+    "neighbourhood_mean",
+    "best_click",
     "mutual_information",
     "predictive_entropy",
     "uncertainty_maps",

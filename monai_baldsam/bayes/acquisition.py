@@ -31,6 +31,8 @@ __all__ = [
     "uncertainty_maps",
     "gaussian_logit_uncertainty_maps",
     "masked_argmax",
+    "neighbourhood_mean",
+    "best_click",
     "UNCERTAINTY_KEYS",
 ]
 
@@ -151,6 +153,92 @@ def gaussian_logit_uncertainty_maps(
         "expected_entropy": expected,
         "mutual_information": (predictive - expected).clamp_min(0.0),
     }
+
+
+def _window_sum(x: torch.Tensor, radius: int, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sums over ``[i - radius, i + radius]`` (clipped) along ``dim``, and the window lengths."""
+    n = x.shape[dim]
+    cumulative = torch.cat([torch.zeros_like(x.narrow(dim, 0, 1)), x.cumsum(dim)], dim)
+    index = torch.arange(n, device=x.device)
+    high, low = (index + radius + 1).clamp_max(n), (index - radius).clamp_min(0)
+    return cumulative.index_select(dim, high) - cumulative.index_select(dim, low), high - low
+
+
+def neighbourhood_mean(score: torch.Tensor, radius: int) -> torch.Tensor:
+    """Mean of ``score`` over the ``(2 radius + 1)``-pixel square around each pixel (clipped at the border).
+
+    A click changes the prediction over a neighbourhood, not at one pixel, so the information a click brings is
+    better measured by the uncertainty around it than by the single most uncertain pixel, which tends to sit on
+    the predicted boundary. Separable running sums: the cost does not grow with ``radius``.
+
+    Args:
+        score: ``(..., H, W)`` floating-point map (batch dimensions first).
+        radius: half-width in pixels; 0 returns ``score`` unchanged.
+
+    Returns:
+        The neighbourhood means, same shape and dtype as ``score``.
+    """
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0 pixels, got {radius}")
+    if radius == 0:
+        return score
+    if score.ndim < 2:
+        raise ValueError(f"score must have at least 2 dimensions (..., H, W), got shape {tuple(score.shape)}")
+    rows, row_count = _window_sum(score, radius, score.ndim - 2)
+    both, col_count = _window_sum(rows, radius, score.ndim - 1)
+    return both / (row_count[:, None] * col_count[None, :]).to(score.dtype)
+
+
+def best_click(score: np.ndarray, valid: np.ndarray, radius: int = 0, gate: float = 0.0
+               ) -> tuple[tuple[int, ...], float] | None:
+    """The click that a neighbourhood-pooled uncertainty map ranks first, over a stack of slices.
+
+    Candidates are the ``valid`` pixels whose own score reaches ``gate`` times the highest valid score (so the
+    click lands where the label itself is uncertain, not in the confident middle of a ring of boundary uncertainty);
+    among them the one with the highest :func:`neighbourhood_mean` (in-plane, ``radius`` pixels) wins. Ties go to the
+    first in C order. The pooled score is computed at the candidates only (an integral image), so a BALD click stays
+    cheap at full resolution.
+
+    Args:
+        score: ``(..., H, W)`` non-negative map (a BALD or entropy map; leading axes are slices).
+        valid: bool, same shape: where a click may go.
+        radius: neighbourhood half-width in pixels (0: the pixel itself).
+        gate: in ``[0, 1]``.
+
+    Returns:
+        ``(index, pooled score)`` with ``index`` a tuple into ``score``, or ``None`` when no pixel is valid.
+    """
+    score = np.asarray(score)
+    valid = np.asarray(valid, dtype=bool)
+    if score.shape != valid.shape or score.ndim < 2:
+        raise ValueError(f"score and valid must have one shape (..., H, W), got {score.shape} and {valid.shape}")
+    if not 0.0 <= gate <= 1.0:
+        raise ValueError(f"gate is a fraction of the highest score in [0, 1], got {gate}")
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0 pixels, got {radius}")
+    if not valid.any():
+        return None
+    candidates = valid & (score >= gate * score[valid].max()) if gate > 0.0 else valid
+    flat = np.flatnonzero(candidates)  # ascending: argmax keeps the first in C order
+    if radius == 0:
+        pooled = score.reshape(-1)[flat].astype(np.float64)
+    else:
+        height, width = score.shape[-2:]
+        s, y, x = np.unravel_index(flat, (score.size // (height * width), height, width))
+        # the integral image only over the candidates' windows (the gate keeps them few and close together)
+        top, left = max(int(y.min()) - radius, 0), max(int(x.min()) - radius, 0)
+        bottom, right = min(int(y.max()) + radius + 1, height), min(int(x.max()) + radius + 1, width)
+        crop = score.reshape(-1, height, width)[:, top:bottom, left:right].astype(np.float64)
+        integral = np.zeros((crop.shape[0], crop.shape[1] + 1, crop.shape[2] + 1))
+        integral[:, 1:, 1:] = crop.cumsum(1).cumsum(2)
+        y0, y1 = np.maximum(y - radius, 0), np.minimum(y + radius + 1, height)
+        x0, x1 = np.maximum(x - radius, 0), np.minimum(x + radius + 1, width)
+        cy0, cy1, cx0, cx1 = y0 - top, y1 - top, x0 - left, x1 - left
+        total = integral[s, cy1, cx1] - integral[s, cy0, cx1] - integral[s, cy1, cx0] + integral[s, cy0, cx0]
+        pooled = total / ((y1 - y0) * (x1 - x0))
+    best = int(np.argmax(pooled))
+    index = tuple(int(v) for v in np.unravel_index(int(flat[best]), score.shape))
+    return index, float(pooled[best])
 
 
 def masked_argmax(score: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "run", "click_model_from_args"]
+__all__ = ["add_parser", "run", "run_volumes", "click_model_from_args"]
 
 _SUMMARY_KEYS = ("policy", "first", "n_images", "clicks", "noc80", "noc85", "noc90", "failures_at_budget", "miou_at",
                  "auc", "seconds_per_click")
@@ -23,7 +23,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "curves.csv and iou_vs_clicks.png (into OUTDIR/<policy>/ when several policies are given).",
     )
     parser.add_argument("--data", required=True,
-                        help="a folder with images/ and masks/ (matching stems) or a MONAI datalist JSON")
+                        help="a folder with images/ and masks/ (matching stems; NIfTI volumes or DICOM series folders are "
+                             "evaluated as volumes: Dice per click) or a MONAI datalist JSON")
     parser.add_argument("--datalist-key", default=None,
                         help="section of the datalist to read (default: the first of testing, validation, training)")
     parser.add_argument("--policy", action="append", required=True,
@@ -38,8 +39,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backbone", default="lite_medsam", help="lite_medsam (default), vit_b, vit_l or vit_h")
     parser.add_argument("--checkpoint", default=None, help="checkpoint file of the backbone")
     parser.add_argument("--head", default=None,
-                        help="Bayesian prediction head file (e.g. monai_baldsam/head/weights/general_v0.pt); "
-                             "needed by the bald and entropy policies")
+                        help="Bayesian prediction head: general, ultrasound|busi, polyp|kvasir, skin|ph2, or a head "
+                             "file; needed by the bald and entropy policies")
     parser.add_argument("--checkpoint-sha256", default=None, help="expected SHA-256 of a fine-tuned --checkpoint")
     # MONAI bundles (--bundle) will plug in here and in
     # click_model_from_args: anything that implements evaluation.model.ClickModel.
@@ -58,9 +59,11 @@ def click_model_from_args(args: argparse.Namespace) -> Any:
     ``--head``, else the plain SAM decoder."""
     if args.head:
         from monai_baldsam.head.click_model import load_head_click_model
+        from monai_baldsam.head.registry import resolve_head
 
-        return load_head_click_model(args.head, args.backbone, args.checkpoint, args.checkpoint_sha256,
-                                     device=args.device, seed=args.seed)
+        found = resolve_head(args.head)
+        return load_head_click_model(found.path, args.backbone, args.checkpoint, args.checkpoint_sha256,
+                                     head_sha256=found.sha256, device=args.device, seed=args.seed)
     from monai_baldsam.evaluation.model import load_click_model
 
     return load_click_model(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device)
@@ -79,22 +82,67 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--box-jitter is a fraction of the box size in [0, 1], got {args.box_jitter}")
 
 
+def run_volumes(args: argparse.Namespace, start: float) -> int:
+    """``--data`` holds volumes: box on the largest tumour slice, propagation, then volume clicks (Dice per click)."""
+    from tqdm.auto import tqdm
+
+    from monai_baldsam.evaluation.policies import parse_policy_names
+    from monai_baldsam.evaluation.report import check_output_dir, plot_curves
+    from monai_baldsam.evaluation.volumes import (
+        VOLUME_POLICIES,
+        discover_volume_cases,
+        evaluate_volumes,
+        summarize_volume_results,
+    )
+    from monai_baldsam.io.atomic import atomic_write_text
+    from monai_baldsam.segmentation import Segmenter
+
+    policies = parse_policy_names(args.policy)
+    unsupported = [p for p in policies if p not in VOLUME_POLICIES]
+    if unsupported:
+        raise ValueError(f"policy {unsupported[0]!r} is not available on volumes: choose among "
+                         f"{', '.join(VOLUME_POLICIES)}")
+    if args.first != "box":
+        raise ValueError("on volumes the first prompt is the box on the largest tumour slice: use --first box")
+    if "bald" in policies and not args.head:
+        raise ValueError("the bald policy needs --head (e.g. --head general)")
+    out = check_output_dir(args.out, args.overwrite)
+    cases = discover_volume_cases(args.data, args.limit)
+    segmenter = Segmenter(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device, head=args.head)
+    results = evaluate_volumes(cases, segmenter, policies, args.clicks, args.seed,
+                               progress=None if args.no_progress else lambda c: tqdm(c, desc="volumes", unit="volume"))
+    summary = summarize_volume_results(results)
+    report = {"data": str(Path(args.data).expanduser().resolve()), "head": args.head, "backbone": args.backbone,
+              "first": "box on the largest ground-truth slice, then propagation", "seed": args.seed,
+              "metric": "Dice over the whole volume after every interaction", "policies": summary}
+    atomic_write_text(out / "metrics.json", json.dumps(report, indent=1) + "\n", overwrite=args.overwrite)
+    plot_curves({p: s["mdice_curve"] for p, s in summary.items()}, out / "dice_vs_clicks.png", "mean Dice",
+                f"{len(cases)} volumes, box first", overwrite=args.overwrite)
+    print(json.dumps({"out": str(out), "runs": {p: {k: s[k] for k in ("n_volumes", "mdice_at", "noc85", "noc90")}
+                                                 for p, s in summary.items()},
+                      "seconds": round(time.perf_counter() - start, 2)}, indent=2))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from monai_baldsam.evaluation.data import discover_cases, validate_masks
+    from monai_baldsam.evaluation.volumes import is_volume_folder
     from monai_baldsam.evaluation.policies import parse_policy_names
     from monai_baldsam.evaluation.report import check_output_dir, plot_comparison, write_run
     from monai_baldsam.evaluation.runner import evaluate
 
     start = time.perf_counter()
     _check_args(args)
-    policies = parse_policy_names(args.policy)
-    out = check_output_dir(args.out, args.overwrite)
-    cases = discover_cases(args.data, args.datalist_key, args.limit)  # validate everything before loading the model
-    validate_masks(cases)
     if args.threads is not None:
         import torch
 
         torch.set_num_threads(args.threads)
+    if is_volume_folder(args.data):
+        return run_volumes(args, start)
+    policies = parse_policy_names(args.policy)
+    out = check_output_dir(args.out, args.overwrite)
+    cases = discover_cases(args.data, args.datalist_key, args.limit)  # validate everything before loading the model
+    validate_masks(cases)
     model = click_model_from_args(args)
     runs = evaluate(cases, model, policies, [args.first], args.clicks, args.seed, args.box_jitter,
                     progress=not args.no_progress)

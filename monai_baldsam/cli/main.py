@@ -7,11 +7,11 @@ import sys
 from typing import Sequence
 
 from monai_baldsam import __version__
-from monai_baldsam.cli import compare_cmd, evaluate_cmd, segment_cmd
+from monai_baldsam.cli import compare_cmd, evaluate_cmd, segment_cmd, suggest_cmd, train_head_cmd
 
 __all__ = ["build_parser", "main"]
 
-SUBCOMMANDS = (segment_cmd, evaluate_cmd, compare_cmd)
+SUBCOMMANDS = (segment_cmd, suggest_cmd, evaluate_cmd, compare_cmd, train_head_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -37,6 +37,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backbone", default="lite_medsam", help="lite_medsam (default), vit_b, vit_l or vit_h")
     parser.add_argument("--checkpoint", default=None, help="checkpoint file of the backbone")
     parser.add_argument("--checkpoint-sha256", default=None, help="expected SHA-256 of a fine-tuned --checkpoint")
+    parser.add_argument("--head", default=None,
+                        help="decode the prompted slices with a Bayesian prediction head (general, ultrasound|busi, "
+                             "polyp|kvasir, skin|ph2, or a head file): needed for clicks with lite_medsam, which "
+                             "ignores point prompts; propagation to other slices keeps SAM's box prompts")
     parser.add_argument("--download", action="store_true", help="download the official SAM checkpoint if missing")
     parser.add_argument("--window", default="auto",
                         help="intensity window: auto, minmax, percentile, ct or a CT preset (soft_tissue, lung, bone, ...)")
@@ -103,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     overlay = check_output_path(args.overlay, inputs, protected, args.overwrite) if args.overlay else None
     window = None if args.window == "auto" else WindowIntensity(args.window)
     segmenter = Segmenter(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device, window,
-                          axis if image.ndim == 4 else args.axis, allow_download=args.download)
+                          axis if image.ndim == 4 else args.axis, allow_download=args.download, head=args.head)
     propagation = None
     if propagate:
         session = segmenter.session(image)
@@ -116,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
         label = segmenter(image, prompts)
     written = write_mask(label, image, out, overwrite=args.overwrite)
     report = {"image": str(args.image), "shape": list(image.shape[1:]), "backbone": segmenter.predictor.backbone.signature,
+              "head": args.head,
               "mask": str(written), "foreground_voxels": int(label.sum()), "slices": sorted(slice_prompts)}
     if image.ndim == 4:
         report["axis"] = axis

@@ -7,7 +7,8 @@ Two layouts:
 * a MONAI datalist JSON ``{"testing": [{"image": ..., "label": ...}, ...]}`` (or ``"validation"`` /
   ``"training"``; the first present in that order unless a key is named), paths relative to the JSON's folder.
 
-Only 2D images are evaluated for now: a NIfTI file or a DICOM series folder is refused with a clear message.
+2D images only: volumes go through :mod:`monai_baldsam.evaluation.volumes` (a folder of volumes); a NIfTI file or a
+DICOM series folder among 2D cases, or in a datalist, is refused with a clear message.
 Images are windowed once per image with :func:`monai_baldsam.segmentation.default_window` (whole-image min-max for
 pictures) and turned into SAM's orientation (rows = ``y``, columns = ``x``).
 """
@@ -34,7 +35,8 @@ PathLike = str | os.PathLike
 #: Datalist sections searched, in order, when no key is named.
 DATALIST_KEYS: tuple[str, ...] = ("testing", "validation", "training")
 _SUFFIXES_2D = PICTURE_SUFFIXES + DICOM_SUFFIXES
-_NOT_YET_3D = "3D volumes are not supported by the evaluation yet (2D images only): "
+_NOT_YET_3D = ("3D volumes are evaluated from a folder that holds only volumes (images/ and masks/ of NIfTI files or "
+               "DICOM series folders; see monai_baldsam.evaluation.volumes), not here among 2D images: ")
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ __all__ = [
     "run_summary",
     "curves_csv",
     "write_run",
+    "plot_curves",
     "load_run",
     "run_label",
     "comparison_rows",
@@ -185,6 +186,20 @@ def plot_run(summary: Mapping[str, Any], path: PathLike, overwrite: bool = False
     ax.set(xlim=(0.8, n + 0.2), ylim=(0.0, 1.0), xlabel="interaction (1 = first prompt)", ylabel="IoU",
            title=f"{summary['policy']} after a first {summary['first']} - {summary['n_images']} images, "
                  f"AUC {summary['auc']:.3f}")
+    _integer_ticks(ax)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    return _save_png(figure, path, overwrite)
+
+
+def plot_curves(curves: Mapping[str, Sequence[float]], path: PathLike, ylabel: str, title: str,
+                overwrite: bool = False) -> Path:
+    """One mean curve per label against interactions (1 = first prompt), e.g. mean Dice per volume policy."""
+    figure = _new_figure(6.0, 4.2)
+    ax = figure.add_subplot(1, 1, 1)
+    for label, curve in curves.items():
+        ax.plot(np.arange(1, len(curve) + 1), curve, marker="o", markersize=3, linewidth=1.8, label=label)
+    ax.set(ylim=(0.0, 1.0), xlabel="interaction (1 = first prompt)", ylabel=ylabel, title=title)
     _integer_ticks(ax)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")

@@ -1,7 +1,8 @@
 """Simulated interactive sessions on the low-resolution grid, batched: the training and validation loop's data.
 
 As SAM and RITM train: a first prompt (the ground-truth box, jittered by a seeded fraction of its size, or a
-positive click deep inside the object), then rounds of error-driven clicks (:func:`~monai_baldsam.head.clicks.
+positive click deep inside the object), then rounds of error-driven clicks, some of them (training only) placed where
+the prediction is least certain, as an uncertainty policy would place them (:func:`~monai_baldsam.head.clicks.
 error_click`) with the previous prediction fed back as mask input. :func:`run_session_rounds` yields every round's
 head output so the caller decides which rounds carry a loss (SAM computes one at every round; the previous logits
 are always detached, so no gradient flows across rounds).
@@ -16,13 +17,15 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from monai_baldsam.bayes.acquisition import best_click, binary_entropy
 from monai_baldsam.evaluation.geometry import jitter_boxes
+from monai_baldsam.evaluation.policies import BaldPolicy
 from monai_baldsam.head.clicks import error_click, first_click, low_uv_to_sam_xy
 from monai_baldsam.head.features import FeatureExtractor, HeadInputs, HeadPrompts
 from monai_baldsam.head.model import HeadOutput, PredictionHead
 from monai_baldsam.head.training_data import TrainItem, gt_box_sam_xy
 
-__all__ = ["FirstKind", "SessionBatch", "start_sessions", "run_session_rounds"]
+__all__ = ["FirstKind", "SessionBatch", "start_sessions", "uncertain_click", "add_error_clicks", "run_session_rounds"]
 
 
 class FirstKind(str, Enum):
@@ -88,15 +91,33 @@ def start_sessions(items: Sequence[TrainItem], kind: FirstKind | str, rng: np.ra
     return SessionBatch(list(items), points, labels, boxes, has_box, clicked)
 
 
+def uncertain_click(logits: np.ndarray, truth: np.ndarray, valid: np.ndarray) -> tuple[int, int, int] | None:
+    """``(u, v, label)``: where the prediction ``logits (L, L)`` is least certain (the binary entropy, pooled and
+    gated as the ``bald`` policy pools its map), answered from ``truth``; the clicks an uncertainty policy gives."""
+    entropy = binary_entropy(torch.sigmoid(torch.from_numpy(logits).double())).numpy()
+    policy = BaldPolicy()
+    found = best_click(entropy, valid, policy.radius_px(entropy.shape), policy.gate)
+    if found is None:
+        return None
+    (v, u), _ = found
+    return u, v, int(truth[v, u])
+
+
 def add_error_clicks(state: SessionBatch, logits: torch.Tensor, rng: np.random.Generator | None, img_size: int,
-                     spread: float = 0.0) -> None:
+                     spread: float = 0.0, uncertain_fraction: float = 0.0) -> None:
     """One corrective click per session from the prediction ``logits (B, 1, L, L)`` (padding where none is left);
-    the logits become the next round's mask input."""
+    the logits become the next round's mask input. With ``rng``, a fraction ``uncertain_fraction`` of the clicks go
+    where the prediction is least certain (:func:`uncertain_click`), so that the head learns to use the clicks an
+    uncertainty policy (BALD) will ask for; the others are error-driven."""
     low_res = logits.shape[-1]
-    preds = (logits.detach()[:, 0] > 0).cpu().numpy()
+    raw = logits.detach()[:, 0].float().cpu().numpy()
+    preds = raw > 0
     for b, item in enumerate(state.items):
-        click = error_click(preds[b] & item.valid, item.target, item.valid & ~state.clicked[b], rng,
-                            spread if rng is not None else 0.0)
+        allowed = item.valid & ~state.clicked[b]
+        if rng is not None and uncertain_fraction > 0 and rng.random() < uncertain_fraction:
+            click = uncertain_click(raw[b], item.target, allowed)
+        else:
+            click = error_click(preds[b] & item.valid, item.target, allowed, rng, spread if rng is not None else 0.0)
         if click is None:
             state.points_sam_xy[b].append((0.0, 0.0))
             state.labels[b].append(-1)
@@ -110,7 +131,8 @@ def add_error_clicks(state: SessionBatch, logits: torch.Tensor, rng: np.random.G
 
 def run_session_rounds(extractor: FeatureExtractor, head: PredictionHead, state: SessionBatch, n_rounds: int,
                        rng: np.random.Generator | None, with_grad: Callable[[int], bool] = lambda r: False,
-                       click_spread: float = 0.0) -> Iterator[tuple[int, HeadInputs, HeadOutput]]:
+                       click_spread: float = 0.0, uncertain_fraction: float = 0.0
+                       ) -> Iterator[tuple[int, HeadInputs, HeadOutput]]:
     """Run ``n_rounds`` interactions (the first prompt is round 0) and yield ``(round, inputs, output)`` after each.
 
     ``with_grad(round)`` says whether the head runs with autograd in that round; the caller computes the loss and
@@ -124,4 +146,4 @@ def run_session_rounds(extractor: FeatureExtractor, head: PredictionHead, state:
             output = head(inputs)
         yield round_index, inputs, output
         if round_index + 1 < n_rounds:
-            add_error_clicks(state, output.logits, rng, extractor.img_size, click_spread)
+            add_error_clicks(state, output.logits, rng, extractor.img_size, click_spread, uncertain_fraction)

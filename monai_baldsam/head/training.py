@@ -38,7 +38,8 @@ from monai_baldsam.bayes import LastLayerLaplace
 from monai_baldsam.evaluation.model import ClickModel, SamClickModel
 from monai_baldsam.evaluation.policies import make_policy
 from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
-from monai_baldsam.head.checkpoint import backbone_signature, save_head
+from monai_baldsam.data_paths import data_root
+from monai_baldsam.head.checkpoint import backbone_signature, load_head, save_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
 from monai_baldsam.head.embedding_store import EmbeddingStore
 from monai_baldsam.head.features import FeatureExtractor
@@ -50,7 +51,7 @@ from monai_baldsam.sam.backbones import SamBackbone, load_backbone
 from monai_baldsam.sam.checkpoints import file_sha256
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
-__all__ = ["TrainConfig", "TrainResult", "segmentation_loss", "validate_low_res", "train_head"]
+__all__ = ["TrainConfig", "TrainResult", "segmentation_loss", "validate_low_res", "train_head", "display_data_dir", "collect_last_layer_rows"]
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class TrainConfig:
     box_probability: float = 0.5
     box_jitter: float = 0.1
     click_spread: float = 0.3
+    uncertain_click_fraction: float = 0.3
     patience: int = 4
     val_rounds: int = 5
     laplace_structure: str = "full"
@@ -81,6 +83,8 @@ class TrainConfig:
                              f"{self.epochs}, {self.batch_size}, {self.min_rounds}..{self.max_rounds}")
         if not 0.0 <= self.box_probability <= 1.0:
             raise ValueError(f"box_probability must be in [0, 1], got {self.box_probability}")
+        if not 0.0 <= self.uncertain_click_fraction <= 1.0:
+            raise ValueError(f"uncertain_click_fraction must be in [0, 1], got {self.uncertain_click_fraction}")
 
 
 @dataclass
@@ -138,7 +142,7 @@ def validate_low_res(extractor: FeatureExtractor, head: PredictionHead, items: S
     return out
 
 
-def _collect_rows(extractor: FeatureExtractor, head: PredictionHead, items: Sequence[TrainItem],
+def collect_last_layer_rows(extractor: FeatureExtractor, head: PredictionHead, items: Sequence[TrainItem],
                   rng: np.random.Generator, n_rounds: int, per_state: int, batch_size: int
                   ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Subsampled pixels ``(features (1, C+1, 1, n), targets (1, 1, n))`` of the last layer over simulated sessions."""
@@ -220,8 +224,8 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
                backbone: str | SamBackbone = "lite_medsam", epochs: int | None = None, device: str = "cpu",
                seed: int = 0, val_fraction: float = 0.15, store_dir: str | os.PathLike[str] | None = None,
                max_per_folder: int | Mapping[str, int] | None = None, config: TrainConfig | None = None,
-               head_options: dict[str, Any] | None = None, overwrite: bool = False, progress: bool = True
-               ) -> TrainResult:
+               head_options: dict[str, Any] | None = None, overwrite: bool = False, progress: bool = True,
+               init: str | os.PathLike[str] | None = None) -> TrainResult:
     """Train a head for ``backbone`` on the images of ``data_dirs`` and write it to ``out`` (+ ``out`` with
     ``.json``: the card). See the module docstring for the steps.
 
@@ -237,6 +241,8 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         max_per_folder: use at most this many images of each folder (a seeded draw): one number, or folder name ->
             number.
         config: :class:`TrainConfig`; ``head_options``: fields of :class:`HeadConfig`.
+        init: a head file (same backbone) whose weights and config start the training (fine-tuning; e.g. a domain
+            head from the general head); ``head_options`` must then be left out. Its SHA-256 goes into the card.
     """
     start_time = time.time()
     config = config or TrainConfig()
@@ -252,12 +258,28 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     model = load_backbone(backbone, device=device) if isinstance(backbone, str) else backbone.to(device)
     store = EmbeddingStore(store_dir)
     train_cases, val_cases = split_cases(data_dirs, val_fraction, seed, max_per_folder)
-    train_items = load_items(train_cases, model, store, keep_images=False, desc="train images")
-    val_items = load_items(val_cases, model, store, keep_images=True, desc="val images")
-    head_config = HeadConfig.for_backbone(model, **(head_options or {}))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    train_items = load_items(train_cases, model, store, keep_images=False, desc="train images", progress=progress)
+    val_items = load_items(val_cases, model, store, keep_images=True, desc="val images", progress=progress)
+    init_info: dict[str, str] | None = None
+    if init is not None:
+        if head_options:
+            raise ValueError("init and head_options exclude each other: a fine-tuned head keeps its initial config")
+        start = load_head(init, model, device=device)
+        head_config = start.config
         head = PredictionHead(head_config).to(device)
+        head.load_state_dict(start.head.state_dict())
+        init_info = {"file": Path(init).name, "sha256": str(start.sha256)}
+        seen = _trained_on(Path(init))
+        moved = [i for i in val_items if i.sha256["image"] in seen]
+        if moved:  # validation stays unseen: what the starting head trained on goes to training
+            val_items = [i for i in val_items if i.sha256["image"] not in seen]
+            train_items = train_items + moved
+            tqdm.write(f"{len(moved)} validation images were training images of {Path(init).name}: moved to training")
+    else:
+        head_config = HeadConfig.for_backbone(model, **(head_options or {}))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            head = PredictionHead(head_config).to(device)
     extractor = FeatureExtractor(model, head_config.features)
     rng = np.random.default_rng(seed)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -266,6 +288,12 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
     history: list[dict[str, Any]] = []
     best_score, best_state, best_epoch, stale = -1.0, copy.deepcopy(head.state_dict()), 0, 0
+    if init_info is not None:  # a fine-tune keeps its starting point unless an epoch beats it on validation
+        val = validate_low_res(extractor, head, val_items or train_items[:16], config.val_rounds)
+        best_score = float(np.mean([curve[-1] for curve in val.values()]))
+        history.append({"epoch": 0, "val_miou": val, "score": round(best_score, 4)})
+        tqdm.write(f"epoch 0 (init): val mIoU box {val['box']}, click {val['click']}")
+    train_start = time.time()  # the time budget counts training, not the (cached) encoding before it
     epoch_bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress)
     for epoch in epoch_bar:
         head.train()
@@ -281,7 +309,7 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
             target, valid = _targets(batch, model.device)
             batch_loss = 0.0
             for _, _, output in run_session_rounds(extractor, head, state, n_rounds, rng, lambda r: True,
-                                                   config.click_spread):
+                                                   config.click_spread, config.uncertain_click_fraction):
                 loss = segmentation_loss(output.logits, target, valid) / n_rounds
                 loss.backward()
                 batch_loss += float(loss.detach())
@@ -296,7 +324,7 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         history.append({"epoch": epoch, "train_loss": round(float(np.mean(losses)), 5), "val_miou": val,
                         "score": round(score, 4)})
         tqdm.write(f"epoch {epoch}: loss {np.mean(losses):.4f}, val mIoU box {val['box']}, click {val['click']}")
-        elapsed = time.time() - start_time
+        elapsed = time.time() - train_start
         if score > best_score:
             best_score, best_state, best_epoch, stale = score, copy.deepcopy(head.state_dict()), epoch, 0
         else:
@@ -309,9 +337,9 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
             break
     head.load_state_dict(best_state)
     head.eval()
-    train_rows = _collect_rows(extractor, head, train_items, rng, config.laplace_rounds,
+    train_rows = collect_last_layer_rows(extractor, head, train_items, rng, config.laplace_rounds,
                                config.laplace_pixels_per_state, config.batch_size)
-    val_rows = _collect_rows(extractor, head, val_items, np.random.default_rng(seed + 1), config.laplace_rounds,
+    val_rows = collect_last_layer_rows(extractor, head, val_items, np.random.default_rng(seed + 1), config.laplace_rounds,
                              config.laplace_pixels_per_state, config.batch_size)
     laplace, laplace_info = _fit_laplace(head, model, train_rows, val_rows, config.laplace_structure,
                                          config.temperatures)
@@ -320,13 +348,15 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     metrics = {"head": _evaluate_full_res(click_model, val_items, config.eval_interactions, seed),
                "sam_decoder": _evaluate_full_res(SamClickModel(SamPredictor(model)), val_items,
                                                  config.eval_interactions, seed)} if val_items else {}
-    meta = {"seed": seed, "best_epoch": best_epoch, "data_dirs": [str(d) for d in data_dirs]}
+    data_names = [display_data_dir(d) for d in data_dirs]
+    meta = {"seed": seed, "best_epoch": best_epoch, "data_dirs": data_names, "init": init_info}
     save_head(out, head, laplace, model, meta=meta, overwrite=overwrite)
     card = {
         "head_file": out.name, "head_sha256": file_sha256(out), "backbone": backbone_signature(model),
         "head_config": head_config.to_dict(), "train_config": {**asdict(config), "temperatures":
                                                                list(config.temperatures)},
         "parameters": int(sum(p.numel() for p in head.parameters())), "seed": seed, "val_fraction": val_fraction,
+        "data_dirs": data_names, "init": init_info,
         "max_per_folder": dict(max_per_folder) if isinstance(max_per_folder, Mapping) else max_per_folder, "counts": {"train": _per_domain(train_items), "val": _per_domain(val_items)},
         "data": {"train": [_describe(i) for i in train_items], "val": [_describe(i) for i in val_items]},
         "history": history, "best_epoch": best_epoch, "laplace": laplace_info,
@@ -336,6 +366,24 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     }
     atomic_write_text(card_path, json.dumps(card, indent=1) + "\n", overwrite=overwrite)
     return TrainResult(out, card_path, card)
+
+
+def _trained_on(head_path: Path) -> set[str]:
+    """Image SHA-256s a head was trained on, from its card (empty when it has none)."""
+    card = head_path.with_suffix(".json")
+    if not card.is_file():
+        return set()
+    return {d["image_sha256"] for d in json.loads(card.read_text()).get("data", {}).get("train", [])}
+
+
+def display_data_dir(folder: str | os.PathLike[str]) -> str:
+    """``folder`` relative to the data root (``train/busi``) when it lies under it, else its last two parts: cards
+    never record a machine's absolute paths."""
+    path = Path(folder).expanduser().resolve()
+    try:
+        return path.relative_to(data_root().resolve()).as_posix()
+    except ValueError:
+        return "/".join(path.parts[-2:])
 
 
 def _describe(item: TrainItem) -> dict[str, str]:

@@ -104,12 +104,13 @@ def split_cases(folders: Sequence[str | os.PathLike[str]], val_fraction: float, 
 
 
 def load_items(cases: Sequence[tuple[str, EvalCase]], backbone: SamBackbone, store: EmbeddingStore,
-               keep_images: bool, desc: str = "loading") -> list[TrainItem]:
-    """Load, window and encode ``cases`` (embeddings from/into ``store``)."""
+               keep_images: bool, desc: str = "loading", progress: bool = True) -> list[TrainItem]:
+    """Load, window and encode ``cases`` (embeddings from/into ``store``), with a progress bar unless ``progress``
+    is False."""
     predictor = SamPredictor(backbone)
     low_res = int(backbone.low_res_hw[0])
     items: list[TrainItem] = []
-    for domain, case in tqdm(cases, desc=desc, unit="image"):
+    for domain, case in tqdm(cases, desc=desc, unit="image", disable=not progress):
         loaded = load_case(case)
         embedding = store.get_or_compute(loaded.image, backbone, predictor.encode)
         truth = loaded.truth

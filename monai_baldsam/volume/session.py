@@ -10,6 +10,12 @@ rejects a slice, the volume ends, or the next slice is another anchor or belongs
 slice again (a correction) replaces its result and re-propagates outward: slices whose result came through the
 corrected slice are recomputed (and cleared beyond the new stop); slices on the other side are left untouched.
 
+With a ``click_model`` (a Bayesian prediction head, :class:`~monai_baldsam.head.BayesianHeadClickModel`) the
+prompted slices are decoded by the head, which makes clicks work with LiteMedSAM; propagation to the neighbours keeps
+SAM's decoder with the box of the previous mask, which LiteMedSAM follows well. :meth:`VolumeSession.uncertainty`
+scores every slice with a result, plus the slice past each end, with the head's uncertainty maps (BALD over the
+volume).
+
 Embeddings are computed on demand through the predictor's bounded :class:`EmbeddingCache`, so each slice is encoded
 once per volume while the cache holds it (the default cache holds 512 slices); :meth:`VolumeSession.encode_all`
 encodes every slice in batches up front, worthwhile on a GPU.
@@ -24,6 +30,7 @@ import numpy as np
 import torch
 from monai.data import MetaTensor
 
+from monai_baldsam.evaluation.model import ClickModel, ModelOutput
 from monai_baldsam.inferers.slicewise import SlicePrompt, SliceWiseSamInferer
 from monai_baldsam.sam.embedding_cache import EmbeddingCache, content_hash
 from monai_baldsam.sam.predictor import Prediction, SamPredictor, SliceEmbedding
@@ -34,7 +41,7 @@ from monai_baldsam.volume.geometry import mask_area_mm2, resolve_axis, slice_spa
 from monai_baldsam.volume.propagation import PropagationConfig, propagation_prompt
 from monai_baldsam.volume.stopping import StopReason
 
-__all__ = ["SliceResult", "PropagationRun", "VolumeSession"]
+__all__ = ["SliceResult", "PropagationRun", "VolumeUncertainty", "VolumeSession"]
 
 
 @dataclass(frozen=True)
@@ -44,7 +51,7 @@ class SliceResult:
     Attributes:
         mask_ab: boolean mask indexed ``[x, y]`` (``slice_xy``).
         low_res_logits: SAM's ``1 x h x w`` low-resolution logits (CPU), usable as a later ``mask_input``.
-        iou: SAM's predicted IoU of the mask.
+        iou: SAM's predicted IoU of the mask (NaN on a slice the head decoded: it predicts none).
         area_mm2: the mask's area.
         prompt: the prompt that produced it (``slice_xy``).
         anchor: the prompted slice this result comes from (the slice itself for a prompted slice).
@@ -80,6 +87,23 @@ class PropagationRun:
     cleared: tuple[int, ...] = ()
 
 
+@dataclass(frozen=True)
+class VolumeUncertainty:
+    """A click model's maps over the scored slices of a volume, each ``(I, J, K)`` float32 (0 off the scored slices).
+
+    Attributes:
+        maps: name -> volume (``mutual_information``, ``predictive_entropy``, ``expected_entropy``, in nats).
+        probability: the foreground probability.
+        slices: the scored slice indices along ``axis``.
+        axis: the slicing axis.
+    """
+
+    maps: Mapping[str, np.ndarray]
+    probability: np.ndarray
+    slices: tuple[int, ...]
+    axis: int
+
+
 def _depends_on(source_anchor: int, anchor: int, direction: int) -> bool:
     """A result from ``source_anchor`` found at a slice beyond ``anchor`` in ``direction`` came through ``anchor``."""
     return (source_anchor - anchor) * direction <= 0
@@ -107,6 +131,8 @@ class VolumeSession:
         prefetch: slices encoded together while propagating (default: ``batch_size`` on CUDA, 1 on CPU, where
             batching helps little and slices past the object's end would be encoded for nothing).
         threshold: logit threshold of the masks.
+        click_model: decodes the prompted slices instead of SAM's decoder (a Bayesian head on the same backbone as
+            ``predictor``); needed by :meth:`uncertainty`.
 
     Raises:
         ValueError: a 2D image, a volume with several channels, or a bad axis / affine.
@@ -114,7 +140,8 @@ class VolumeSession:
 
     def __init__(self, image: torch.Tensor, predictor: SamPredictor, axis: int | None = None,
                  window: Callable[[torch.Tensor], torch.Tensor] | None = None, config: PropagationConfig | None = None,
-                 batch_size: int = 8, prefetch: int | None = None, threshold: float = 0.0) -> None:
+                 batch_size: int = 8, prefetch: int | None = None, threshold: float = 0.0,
+                 click_model: ClickModel | None = None) -> None:
         if not isinstance(image, torch.Tensor) or image.ndim != 4:
             shape = tuple(getattr(image, "shape", ()))
             raise ValueError(
@@ -135,6 +162,12 @@ class VolumeSession:
         self.spacing_xy = slice_spacing_xy(self.spacing_ijk, self.axis)
         self.config = config or PropagationConfig()
         self.predictor = predictor if predictor.cache is not None else SamPredictor(predictor.backbone, EmbeddingCache())
+        model_predictor = getattr(click_model, "predictor", None)
+        if click_model is not None and model_predictor is not None and \
+                model_predictor.backbone.signature != predictor.backbone.signature:
+            raise ValueError(f"the click model runs on {model_predictor.backbone.signature} but the session on "
+                             f"{predictor.backbone.signature}: use one backbone for both")
+        self.click_model = click_model
         self.inferer = SliceWiseSamInferer(axis=self.axis, batch_size=batch_size, threshold=threshold)
         self.prefetch = prefetch or (batch_size if self.predictor.device.type == "cuda" else 1)
         self.volume = (window or default_window(self.image))(self.image)
@@ -196,17 +229,29 @@ class VolumeSession:
         self.requested.update(indices)
         return self.inferer.encode(self.volume, self.predictor, indices, image_hash=self.volume_hash)[index]
 
+    def _model_output(self, embedding: SliceEmbedding, prompt: SlicePrompt) -> ModelOutput:
+        if self.click_model is None:
+            raise ValueError("this session has no click model: create it with click_model=<a Bayesian head>")
+        mask_input = None if prompt.mask_logits is None else prompt.mask_logits.reshape(1, 1, *prompt.mask_logits.shape[-2:])
+        return self.click_model.predict(embedding, prompt.points_xy, prompt.labels, prompt.box_xyxy, mask_input)
+
     def _segment(self, index: int, prompt: SlicePrompt, anchor: int, direction: int = 1) -> SliceResult:
         embedding = self._embedding(index, direction)
-        prediction: Prediction = self.inferer.decode(self.predictor, embedding, prompt)
-        logits = prediction.logits[0, 0].detach().cpu()  # SAM's (H, W) = (b, a)
-        mask_ab = (logits > self.inferer.threshold).transpose(0, 1).numpy()
+        if self.click_model is not None and index == anchor:
+            output = self._model_output(embedding, prompt)
+            mask_ab = output.mask.T.copy()
+            low_res, iou = output.low_res_logits[0].detach().cpu(), float("nan")
+        else:
+            prediction: Prediction = self.inferer.decode(self.predictor, embedding, prompt)
+            logits = prediction.logits[0, 0].detach().cpu()  # SAM's (H, W) = (b, a)
+            mask_ab = (logits > self.inferer.threshold).transpose(0, 1).numpy()
+            low_res, iou = prediction.low_res_logits[0].detach().cpu(), float(prediction.iou[0, 0])
         model = self._appearance.get(anchor) if index != anchor else None
         margin = None
         if model is not None and self.config.stop.uses_appearance:
             margin = model.margin(embedding.features, mask_ab, self.predictor.img_size)
-        return SliceResult(mask_ab=mask_ab, low_res_logits=prediction.low_res_logits[0].detach().cpu(),
-                           iou=float(prediction.iou[0, 0]), area_mm2=mask_area_mm2(mask_ab, self.spacing_xy),
+        return SliceResult(mask_ab=mask_ab, low_res_logits=low_res,
+                           iou=iou, area_mm2=mask_area_mm2(mask_ab, self.spacing_xy),
                            prompt=prompt, anchor=anchor, appearance_margin=margin)
 
     def _appearance_model(self, index: int, result: SliceResult) -> AppearanceModel | None:
@@ -309,3 +354,65 @@ class VolumeSession:
             cleared.append(index)
             index += direction
         return PropagationRun(anchor, direction, tuple(done), stop_index, reason, tuple(cleared))
+
+    # ----------------------------------------------------------------- uncertainty
+    def scored_slices(self) -> list[int]:
+        """The slices BALD looks at: every slice with a non-empty result, plus the slice past each end of every run
+        of such slices (where the object may continue)."""
+        filled = sorted(i for i, r in self._results.items() if r.mask_ab.any())
+        chosen = set(filled)
+        for index in filled:
+            for step in (-1, 1):
+                near = index + step
+                if 0 <= near < self.num_slices and near not in chosen and not (
+                        near in self._results and self._results[near].mask_ab.any()):
+                    chosen.add(near)
+        return sorted(chosen)
+
+    def _scoring_prompt(self, index: int) -> SlicePrompt | None:
+        if index in self._user_prompts:
+            return self._user_prompts[index]
+        result = self._results.get(index)
+        if result is not None and result.mask_ab.any():
+            return result.prompt
+        for step in (-1, 1):  # past an end: what the next propagation step would have been prompted with
+            near = self._results.get(index - step)
+            if near is not None and near.mask_ab.any():
+                return propagation_prompt(near.mask_ab, near.low_res_logits, self.spacing_xy, self.config)
+        return None
+
+    def uncertainty(self, progress: Callable[[list[int]], object] | None = None) -> VolumeUncertainty:
+        """The click model's uncertainty maps and probability on :meth:`scored_slices`, as ``(I, J, K)`` volumes.
+
+        Each slice is decoded with the prompt that produced its result (the user's on prompted slices, the
+        propagation prompt elsewhere, the next propagation prompt past the ends). ``progress`` may wrap the slice
+        list (e.g. ``tqdm``).
+        """
+        slices = self.scored_slices()
+        if not slices:
+            raise ValueError("nothing is segmented yet: give a box or a click first, then ask for a suggestion")
+        maps: dict[str, np.ndarray] = {}
+        probability = np.zeros(self.spatial_shape, dtype=np.float32)
+        for index in (progress(slices) if progress is not None else slices):
+            prompt = self._scoring_prompt(index)
+            if prompt is None:
+                continue
+            output = self._model_output(self._embedding(index), prompt)
+            np.moveaxis(probability, self.axis, 0)[index] = output.probability.T
+            for name, value in output.extras.items():
+                volume = maps.setdefault(name, np.zeros(self.spatial_shape, dtype=np.float32))
+                np.moveaxis(volume, self.axis, 0)[index] = value.T
+        return VolumeUncertainty(maps=maps, probability=probability, slices=tuple(slices), axis=self.axis)
+
+    def clicked_ijk(self) -> np.ndarray:
+        """``(N, 3)`` voxel indices of every click the user gave (rounded)."""
+        rows = []
+        a, b = slice_axes(self.axis)
+        for index, prompt in self._user_prompts.items():
+            if prompt.points_xy is None:
+                continue
+            for x, y in np.rint(np.asarray(prompt.points_xy)).astype(int):
+                ijk = [0, 0, 0]
+                ijk[a], ijk[b], ijk[self.axis] = int(x), int(y), int(index)
+                rows.append(ijk)
+        return np.asarray(rows, dtype=np.int64).reshape(-1, 3)

@@ -1,0 +1,92 @@
+"""Choose the neighbourhood (footprint) of the bald and entropy click policies on validation images of the
+*training* split (the head card's ``data.val`` list), never on dev data.
+
+For each footprint the script runs the evaluation's own simulator (first prompt box or click, then the policy) on
+those images and reports mIoU@5 and mIoU@10, beside random_error and oracle as references. Writes
+``benchmarks/results/tune_footprint_<head>.json``.
+
+    python benchmarks/tune_footprint.py --head general_v0 --variants bald:0:0 bald:0.03:0.5 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from monai_baldsam.data_paths import data_root
+from monai_baldsam.evaluation.data import discover_cases
+from monai_baldsam.evaluation.policies import BaldPolicy, EntropyPolicy, make_policy
+from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
+from monai_baldsam.head.click_model import load_head_click_model
+from monai_baldsam.head.embedding_store import EmbeddingStore
+from monai_baldsam.head.registry import resolve_head
+from monai_baldsam.head.training_data import load_items
+from monai_baldsam.sam.predictor import SliceEmbedding
+from results_io import provenance, write_json
+
+
+
+def validation_cases(card: dict) -> list:
+    """``(domain, case)`` of the card's validation images, found in ``<data root>/train/<domain>``."""
+    wanted: dict[str, set[str]] = {}
+    for entry in card["data"]["val"]:
+        wanted.setdefault(entry["domain"], set()).add(entry["name"])
+    cases = []
+    for domain, names in sorted(wanted.items()):
+        found = [c for c in discover_cases(data_root() / "train" / domain) if c.name in names]
+        if len(found) != len(names):
+            raise FileNotFoundError(f"{len(names) - len(found)} validation images of {domain} are missing under "
+                                    f"{data_root() / 'train' / domain}")
+        cases += [(domain, c) for c in found]
+    return cases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--head", default="general", help="shipped head name or file (with its card beside it)")
+    parser.add_argument("--variants", nargs="+", default=["bald:0:0", "bald:0.03:0.5", "bald:0.06:0", "bald:0.06:0.5",
+                                                          "entropy:0:0", "entropy:0.03:0.5"],
+                        help="POLICY:FOOTPRINT:GATE")
+    parser.add_argument("--clicks", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=None)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    head = resolve_head(args.head)
+    card = json.loads(head.path.with_suffix(".json").read_text())
+    model = load_head_click_model(head.path, head_sha256=head.sha256)
+    items = load_items(validation_cases(card), model.predictor.backbone, EmbeddingStore(), keep_images=False,
+                       desc="validation images")
+    policies = {"oracle": make_policy("oracle"), "random_error": make_policy("random_error")}
+    for variant in args.variants:
+        kind, footprint, gate = variant.split(":")
+        policies[variant] = (BaldPolicy if kind == "bald" else EntropyPolicy)(float(footprint), float(gate))
+    curves: dict[str, dict[str, list]] = {kind: {name: [] for name in policies} for kind in ("box", "click")}
+    start = time.time()
+    for n, item in enumerate(tqdm(items, desc="sessions", unit="image")):
+        embedding = SliceEmbedding(item.embedding, item.original_hw)
+        for kind in ("box", "click"):
+            prompt = make_first_prompt(item.truth, kind, np.random.default_rng([0, n]))
+            first = run_first_interaction(model, embedding, prompt)
+            for name, policy in policies.items():
+                result = run_session(model, embedding, item.truth, policy, first, args.clicks,
+                                     np.random.default_rng([0, n, 1]))
+                iou = np.asarray(result.iou)
+                curves[kind][name].append(iou)
+    table = {kind: {name: {"miou@5": round(float(np.mean([c[4] for c in v])), 4),
+                           f"miou@{args.clicks}": round(float(np.mean([c[-1] for c in v])), 4)}
+                    for name, v in by.items()} for kind, by in curves.items()}
+    record = {"head": head.name, "head_sha256": head.sha256, "images": len(items),
+              "domains": sorted({i.domain for i in items}), "clicks": args.clicks, "table": table,
+              "seconds": round(time.time() - start, 1), **provenance("cpu")}
+    write_json(args.out or f"tune_footprint_{head.name}", record)
+    print(json.dumps(table, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,231 @@
+"""Click simulation on 3D volumes: one box on a slice, propagation, then clicks placed by a policy, Dice over the
+whole volume after every interaction.
+
+A volume session (:class:`~monai_baldsam.volume.VolumeSession` with a Bayesian head as its click model) starts from
+the ground truth's bounding box on the slice with the largest tumour area (interaction 1) and propagates. Each
+further interaction is one click at a voxel ``(i, j, k)``: the simulated user answers its polarity from the ground
+truth, the clicked slice is re-segmented by the head with the slice's box and every click on it, and the result
+re-propagates outward from there. Policies:
+
+* ``oracle``: the RITM user in 3D, the voxel of the larger error region (false negatives or false positives of the
+  whole volume) farthest from the region's boundary, distances in mm (anisotropic voxels);
+* ``random_error``: a uniformly drawn voxel of the error region (seeded);
+* ``bald``: the voxel :func:`~monai_baldsam.suggestion` would propose: the head's mutual information over every
+  segmented slice plus the slice past each end, pooled in-plane as the 2D ``bald`` policy does. Blind to the truth.
+
+Pure bookkeeping lives here; the CLI (``baldsam evaluate`` on a folder of volumes) and the benchmark call
+:func:`evaluate_volumes`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy.ndimage import distance_transform_edt
+
+from monai_baldsam.bayes.acquisition import best_click
+from monai_baldsam.evaluation.metrics import summarize_curves
+from monai_baldsam.evaluation.policies import BaldPolicy
+from monai_baldsam.evaluation.runner import session_rng
+from monai_baldsam.io.formats import NIFTI_SUFFIXES, full_suffix
+from monai_baldsam.segmentation import Segmenter, UserPrompts
+from monai_baldsam.transforms.slicing import slice_axes
+
+__all__ = ["VOLUME_POLICIES", "VolumeCase", "VolumeSessionResult", "is_volume_folder", "discover_volume_cases",
+           "first_box", "oracle_voxel", "random_error_voxel", "run_volume_session", "evaluate_volumes",
+           "summarize_volume_results"]
+
+VOLUME_POLICIES = ("oracle", "random_error", "bald")
+
+
+@dataclass(frozen=True)
+class VolumeCase:
+    """A volume (NIfTI file or DICOM series folder) and its mask (same layout), named by the image's stem."""
+
+    name: str
+    image: Path
+    mask: Path
+
+
+@dataclass
+class VolumeSessionResult:
+    """Dice over the volume after every interaction (interaction 1: the box), and the clicks ``(i, j, k, label)``."""
+
+    case: str
+    policy: str
+    dice: list[float]
+    clicks: list[list[int]] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+    slices_scored: list[int] = field(default_factory=list)
+
+
+def _stem(path: Path) -> str:
+    suffix = full_suffix(path)
+    return path.name[: -len(suffix)] if suffix and path.is_file() else path.name
+
+
+def is_volume_folder(folder: str | Path) -> bool:
+    """Whether ``folder/images`` holds NIfTI volumes or DICOM series folders (rather than 2D pictures)."""
+    images = Path(folder).expanduser() / "images"
+    if not images.is_dir():
+        return False
+    entries = [p for p in images.iterdir() if not p.name.startswith(".")]
+    return bool(entries) and all(p.is_dir() or full_suffix(p) in NIFTI_SUFFIXES for p in entries)
+
+
+def discover_volume_cases(folder: str | Path, limit: int | None = None) -> list[VolumeCase]:
+    """The volumes of ``folder`` (``images/`` and ``masks/`` with matching names), sorted by name."""
+    root = Path(folder).expanduser()
+    if not is_volume_folder(root):
+        raise ValueError(f"{root} has no images/ folder of NIfTI volumes or DICOM series folders")
+    masks = {_stem(p): p for p in (root / "masks").iterdir() if not p.name.startswith(".")} \
+        if (root / "masks").is_dir() else {}
+    cases = []
+    for image in sorted(p for p in (root / "images").iterdir() if not p.name.startswith(".")):
+        name = _stem(image)
+        if name not in masks:
+            raise FileNotFoundError(f"volume {image.name} has no mask in {root / 'masks'} (expected the same name)")
+        cases.append(VolumeCase(name, image, masks[name]))
+    return cases[:limit] if limit else cases
+
+
+def first_box(truth: np.ndarray, axis: int) -> UserPrompts:
+    """The ground truth's bounding box on its largest slice along ``axis``, as a 3D box prompt."""
+    if not truth.any():
+        raise ValueError("the ground truth is empty: nothing to segment")
+    a, b = slice_axes(axis)
+    areas = np.moveaxis(truth, axis, 0).reshape(truth.shape[axis], -1).sum(1)
+    index = int(np.argmax(areas))
+    on_slice = np.moveaxis(truth, axis, 0)[index]
+    xs, ys = np.nonzero(on_slice)
+    return UserPrompts(box=[int(xs.min()), int(ys.min()), index, int(xs.max()), int(ys.max())])
+
+
+def _padded_edt(region: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+    if not region.any():
+        return np.zeros(region.shape)
+    return distance_transform_edt(np.pad(region, 1), sampling=list(spacing))[1:-1, 1:-1, 1:-1]
+
+
+def oracle_voxel(pred: np.ndarray, truth: np.ndarray, spacing: Sequence[float], valid: np.ndarray
+                 ) -> tuple[tuple[int, int, int], int] | None:
+    """The RITM user's click in 3D: the farthest voxel (mm) of the larger error region; ``None`` without errors."""
+    fn = np.where(valid, _padded_edt(truth & ~pred, spacing), 0.0)
+    fp = np.where(valid, _padded_edt(pred & ~truth, spacing), 0.0)
+    fn_max, fp_max = fn.max(), fp.max()
+    if max(fn_max, fp_max) <= 0:
+        return None
+    positive = fn_max > fp_max
+    index = np.unravel_index(int(np.argmax(fn if positive else fp)), pred.shape)
+    return (int(index[0]), int(index[1]), int(index[2])), int(positive)
+
+
+def random_error_voxel(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray, rng: np.random.Generator
+                       ) -> tuple[tuple[int, int, int], int] | None:
+    """A uniformly drawn voxel of the error region; ``None`` without errors."""
+    candidates = np.flatnonzero((pred != truth) & valid)
+    if candidates.size == 0:
+        return None
+    index = np.unravel_index(int(candidates[rng.integers(candidates.size)]), pred.shape)
+    return (int(index[0]), int(index[1]), int(index[2])), int(truth[index])
+
+
+def _bald_voxel(session, valid: np.ndarray, policy: BaldPolicy) -> tuple[tuple[int, int, int], list[int]] | None:
+    uncertainty = session.uncertainty()
+    axis, slices = uncertainty.axis, list(uncertainty.slices)
+    stack = np.moveaxis(uncertainty.maps["mutual_information"], axis, 0)[slices]
+    allowed = np.moveaxis(valid, axis, 0)[slices]
+    found = best_click(stack, allowed, policy.radius_px(stack.shape), policy.gate)
+    if found is None:
+        return None
+    (s, x, y), _ = found
+    a, b = slice_axes(axis)
+    ijk = [0, 0, 0]
+    ijk[a], ijk[b], ijk[axis] = x, y, slices[s]
+    return (int(ijk[0]), int(ijk[1]), int(ijk[2])), slices
+
+
+def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    return float(2.0 * (pred & truth).sum() / max(1, int(pred.sum()) + int(truth.sum())))
+
+
+def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: str, n_interactions: int,
+                       rng: np.random.Generator, name: str = "") -> VolumeSessionResult:
+    """One simulated session on a volume (see the module docstring); ``segmenter`` must carry a head for ``bald``."""
+    if policy not in VOLUME_POLICIES:
+        raise ValueError(f"unknown volume policy {policy!r}: choose one of {', '.join(VOLUME_POLICIES)}")
+    if n_interactions < 1:
+        raise ValueError(f"the number of interactions must be at least 1, got {n_interactions}")
+    if policy == "bald" and segmenter.click_model is None:
+        raise ValueError("the bald policy needs a Bayesian prediction head: create the segmenter with head=...")
+    session = segmenter.session(image)
+    spacing = session.spacing_ijk
+    start = time.perf_counter()
+    session.update(first_box(truth, session.axis), propagate=True)
+    label = session.label()[0].numpy().astype(bool)
+    result = VolumeSessionResult(name, policy, [_dice(label, truth)], seconds=[time.perf_counter() - start])
+    valid = np.ones(truth.shape, dtype=bool)
+    bald = BaldPolicy()
+    for _ in range(2, n_interactions + 1):
+        start = time.perf_counter()
+        if policy == "oracle":
+            choice = oracle_voxel(label, truth, spacing, valid)
+        elif policy == "random_error":
+            choice = random_error_voxel(label, truth, valid, rng)
+        else:
+            found = _bald_voxel(session, valid, bald)
+            choice = None if found is None else (found[0], int(truth[found[0]]))
+            if found is not None:
+                result.slices_scored.append(len(found[1]))
+        if choice is None:
+            result.dice.extend([result.dice[-1]] * (n_interactions - len(result.dice)))
+            break
+        ijk, answer = choice
+        valid[ijk] = False
+        clicks = {"foreground" if answer else "background": [list(ijk)]}
+        session.update(UserPrompts(**clicks), propagate=True)
+        label = session.label()[0].numpy().astype(bool)
+        result.dice.append(_dice(label, truth))
+        result.clicks.append([*ijk, answer])
+        result.seconds.append(time.perf_counter() - start)
+    return result
+
+
+def evaluate_volumes(cases: Sequence[VolumeCase], segmenter: Segmenter, policies: Sequence[str], n_interactions: int,
+                     seed: int = 0, progress: Callable[[Sequence[VolumeCase]], object] | None = None
+                     ) -> list[VolumeSessionResult]:
+    """Every policy on every volume; a volume's slices are encoded once and shared by its policies (the segmenter's
+    embedding cache)."""
+    from monai_baldsam.io import load_image, load_mask
+
+    results = []
+    for case in (progress(cases) if progress is not None else cases):
+        image = load_image(case.image)
+        truth = load_mask(case.mask, reference=image)[0].numpy().astype(bool)
+        for policy in policies:
+            rng = session_rng(seed, case.name, f"volume:{policy}")
+            results.append(run_volume_session(segmenter, image, truth, policy, n_interactions, rng, case.name))
+    return results
+
+
+def summarize_volume_results(results: Sequence[VolumeSessionResult]) -> dict[str, dict]:
+    """Per policy: mean Dice after every interaction (``mdice_curve``), ``mdice_at``, NoC at Dice 0.80/0.85/0.90
+    (the budget when never reached) and per-volume curves and clicks."""
+    out: dict[str, dict] = {}
+    for policy in dict.fromkeys(r.policy for r in results):
+        rows = [r for r in results if r.policy == policy]
+        table = summarize_curves(np.array([r.dice for r in rows]))
+        clicks_s = [s for r in rows for s in r.seconds[1:]]
+        out[policy] = {
+            "n_volumes": table["n_images"], "clicks": table["clicks"], "mdice_curve": table["miou_curve"],
+            "mdice_at": table["miou_at"], "noc80": table["noc80"], "noc85": table["noc85"], "noc90": table["noc90"],
+            "failures_at_budget": table["failures_at_budget"], "auc": table["auc"],
+            "seconds_per_click": float(np.mean(clicks_s)) if clicks_s else None,
+            "per_volume": [{"name": r.case, "dice": [round(v, 4) for v in r.dice], "clicks": r.clicks,
+                            "slices_scored": r.slices_scored} for r in rows],
+        }
+    return out

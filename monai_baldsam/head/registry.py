@@ -1,0 +1,68 @@
+"""Heads shipped with the package, by name, and resolution of ``--head NAME|PATH``.
+
+Each shipped head is a file in ``monai_baldsam/head/weights/`` with a JSON card beside it; the card's ``head_sha256``
+is checked when the head loads, so a damaged or replaced file is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["WEIGHTS_DIR", "SHIPPED_HEADS", "DEFAULT_HEAD", "HeadFile", "resolve_head"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+#: name -> file stem in ``weights/``; ``general`` is trained on every domain, the others on one each.
+SHIPPED_HEADS: dict[str, str] = {
+    "general": "general_v1",
+    "ultrasound": "busi_v1",
+    "polyp": "kvasir_v1",
+    "skin": "ph2_v1",
+    "general_v0": "general_v0",
+}
+#: aliases by training data set
+_ALIASES = {"busi": "ultrasound", "kvasir": "polyp", "ph2": "skin"}
+DEFAULT_HEAD = "general"
+
+
+@dataclass(frozen=True)
+class HeadFile:
+    """A head file and the SHA-256 it must have (``None`` for a user's file without a card)."""
+
+    path: Path
+    sha256: str | None
+    name: str
+
+
+def resolve_head(name_or_path: str | os.PathLike[str]) -> HeadFile:
+    """A shipped head's name (``general``, ``ultrasound``/``busi``, ``polyp``/``kvasir``, ``skin``/``ph2``) or a path
+    to a head file. A path's card (same stem, ``.json``) supplies the expected hash when it exists."""
+    text = str(name_or_path)
+    key = _ALIASES.get(text, text)
+    if key in SHIPPED_HEADS:
+        path = WEIGHTS_DIR / f"{SHIPPED_HEADS[key]}.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"shipped head {text!r} ({path.name}) is missing from this installation: "
+                                    "reinstall monai_baldsam or pass a head file path")
+        return HeadFile(path, _card_sha256(path, required=True), key)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        known = ", ".join(sorted({*SHIPPED_HEADS, *_ALIASES}))
+        raise FileNotFoundError(f"head {text!r} is neither a shipped head ({known}) nor an existing file")
+    return HeadFile(path, _card_sha256(path, required=False), path.stem)
+
+
+def _card_sha256(path: Path, required: bool) -> str | None:
+    card = path.with_suffix(".json")
+    if not card.is_file():
+        if required:
+            raise FileNotFoundError(f"the card {card.name} of shipped head {path.name} is missing: reinstall")
+        return None
+    try:
+        value = json.loads(card.read_text()).get("head_sha256")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"head card {card} cannot be read ({err}): fix or remove it") from None
+    return str(value) if value else None

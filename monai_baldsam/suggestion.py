@@ -1,0 +1,118 @@
+"""BALD click suggestions: where the next click should go, on a 2D image or over a 3D volume.
+
+The Bayesian prediction head gives, for the current prompts, a per-pixel mutual information (MI) between the label
+and the head's weights, ``H[E p] - E H[p]``. The suggested click is the pixel (voxel) whose in-plane neighbourhood
+has the highest mean MI (the same rule as the ``bald`` evaluation policy, see
+:class:`~monai_baldsam.evaluation.policies.UncertaintyPolicy`), among pixels not clicked yet. On a volume every slice
+with a result and the slice past each end of the result are scored (:meth:`VolumeSession.uncertainty`).
+
+Coordinates: 2D points are pixel ``(x, y)`` of the picture, 3D points voxel ``(i, j, k)``, as the CLI takes them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+import numpy as np
+from monai.data import MetaTensor
+
+from monai_baldsam.bayes.acquisition import best_click
+from monai_baldsam.evaluation.policies import BaldPolicy
+from monai_baldsam.segmentation import Segmenter, UserPrompts, to_slice_prompts
+from monai_baldsam.transforms.slicing import slice_axes
+
+__all__ = ["Suggestion", "suggest_2d", "suggest_volume", "BITS_PER_NAT"]
+
+BITS_PER_NAT = 1.0 / math.log(2.0)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A proposed click and what the model says there.
+
+    Attributes:
+        point: ``(x, y)`` pixels (2D) or ``(i, j, k)`` voxels (3D).
+        score: the neighbourhood-mean MI that was maximised (nats).
+        mutual_information: the MI at the point itself (nats); ``probability``: the foreground probability there.
+        slice_index, axis: the slice the point lies on (3D; ``None`` for 2D).
+        maps: ``mutual_information``, ``probability`` and the current ``mask`` in the image's own layout (``(X, Y)``
+            or ``(I, J, K)``).
+    """
+
+    point: tuple[int, ...]
+    score: float
+    mutual_information: float
+    probability: float
+    slice_index: int | None = None
+    axis: int | None = None
+    maps: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        names = ("x", "y") if len(self.point) == 2 else ("i", "j", "k")
+        out: dict[str, Any] = {"point": dict(zip(names, (int(v) for v in self.point))),
+                               "bald_score": round(self.score, 6), "bald_score_bits": round(self.score * BITS_PER_NAT, 6),
+                               "mutual_information": round(self.mutual_information, 6),
+                               "probability": round(self.probability, 4)}
+        if self.slice_index is not None:
+            out.update({"slice": int(self.slice_index), "axis": int(self.axis)})  # type: ignore[arg-type]
+        return out
+
+
+def _best(mi_slices: np.ndarray, valid: np.ndarray, footprint: float | None, gate: float | None
+          ) -> tuple[int, int, int, float]:
+    """``(s, x, y, pooled score)`` of the best click over ``(S, X, Y)`` maps, by the bald policy's rule."""
+    policy = BaldPolicy(footprint, gate)
+    found = best_click(mi_slices, valid, policy.radius_px(mi_slices.shape), policy.gate)
+    if found is None:
+        raise ValueError("no pixel is left to click: every candidate was clicked already")
+    (s, x, y), score = found
+    return s, x, y, score
+
+
+def suggest_2d(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts, footprint: float | None = None,
+               gate: float | None = None) -> Suggestion:
+    """The next click on a 2D image ``(C, X, Y)`` given the current ``prompts`` (pixel ``(x, y)``)."""
+    if image.ndim != 3:
+        raise ValueError(f"suggest_2d needs a 2D image (C, X, Y), got shape {tuple(image.shape)}: use suggest_volume")
+    output = segmenter.head_outputs(image, prompts)[0]
+    mi_xy = output.extras["mutual_information"].T.astype(np.float64)
+    prob_xy = output.probability.T
+    valid = np.ones(mi_xy.shape, dtype=bool)
+    prompt = to_slice_prompts(prompts, image.shape[1:])[0]
+    if prompt.points_xy is not None:
+        xs, ys = np.rint(prompt.points_xy).astype(int).T
+        valid[xs, ys] = False
+    _, x, y, score = _best(mi_xy[None], valid[None], footprint, gate)
+    return Suggestion(point=(x, y), score=score, mutual_information=float(mi_xy[x, y]),
+                      probability=float(prob_xy[x, y]), maps={"mutual_information": mi_xy.astype(np.float32),
+                                                              "probability": prob_xy.astype(np.float32),
+                                                              "mask": output.mask.T.astype(np.uint8)})
+
+
+def suggest_volume(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts, footprint: float | None = None,
+                   gate: float | None = None, progress: Callable[[list[int]], object] | None = None) -> Suggestion:
+    """The next click over a volume ``(1, I, J, K)``: segment and propagate from ``prompts`` (voxel ``(i, j, k)``),
+    score every slice with a result plus the slice past each end, and return the best voxel."""
+    session = segmenter.session(image)
+    session.update(prompts, propagate=True)
+    uncertainty = session.uncertainty(progress)
+    mi = uncertainty.maps["mutual_information"]
+    axis = uncertainty.axis
+    a, b = slice_axes(axis)
+    slices = list(uncertainty.slices)
+    stack = np.moveaxis(mi, axis, 0)[slices].astype(np.float64)  # (S, size_a, size_b)
+    valid = np.ones(stack.shape, dtype=bool)
+    clicked = session.clicked_ijk()
+    for ijk in clicked:
+        if int(ijk[axis]) in slices:
+            valid[slices.index(int(ijk[axis])), ijk[a], ijk[b]] = False
+    s, x, y, score = _best(stack, valid, footprint, gate)
+    ijk = [0, 0, 0]
+    ijk[a], ijk[b], ijk[axis] = x, y, slices[s]
+    point = tuple(int(v) for v in ijk)
+    return Suggestion(point=point, score=score, mutual_information=float(mi[point]),
+                      probability=float(uncertainty.probability[point]), slice_index=slices[s], axis=axis,
+                      maps={"mutual_information": mi, "probability": uncertainty.probability,
+                            "mask": session.label()[0].numpy()})
