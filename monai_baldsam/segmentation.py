@@ -131,6 +131,8 @@ class Segmenter:
 
     #: the slicing axis asked for (``None``: each volume's through-plane axis).
     axis: int | None = None
+    #: the prediction head's click model, when one was given (``head=``).
+    click_model: BayesianHeadClickModel | None = None
 
     def __init__(self, backbone: str | SamBackbone = DEFAULT_BACKBONE, checkpoint: str | None = None,
                  checkpoint_sha256: str | None = None, device: str | torch.device = "cpu",
@@ -147,7 +149,7 @@ class Segmenter:
         self.axis = axis
         self.inferer = SliceWiseSamInferer(axis=2 if axis is None else axis)
         self.window = window
-        self.click_model: BayesianHeadClickModel | None = None
+        self.click_model = None
         if head is not None:
             from monai_baldsam.head.checkpoint import load_head
             from monai_baldsam.head.click_model import BayesianHeadClickModel as HeadModel

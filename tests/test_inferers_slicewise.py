@@ -20,11 +20,7 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def segmenter(lite_medsam) -> Segmenter:
-    seg = Segmenter.__new__(Segmenter)  # reuse the session's backbone instead of loading it again
-    seg.predictor = SamPredictor(lite_medsam, EmbeddingCache())
-    seg.inferer = SliceWiseSamInferer(axis=2)
-    seg.window = None
-    return seg
+    return Segmenter(lite_medsam)  # the session's backbone, not loaded again
 
 
 def test_2d_box_gives_good_masks_in_input_geometry(segmenter, dev_dir) -> None:

@@ -250,3 +250,17 @@ def test_segmenter_with_a_head_file_decodes_with_the_head(tiny_vit, tiny_head, t
     assert torch.equal(logits[0, :, :, 5] > 0, label[0, :, :, 5].bool())
     with pytest.raises(ValueError, match="no prediction head"):
         Segmenter(tiny_vit).head_outputs(image, prompts)
+
+
+def test_background_click_alone_on_a_slice_empties_it_without_decoding(tiny_vit) -> None:
+    config = dataclasses.replace(LENIENT, max_slices=2)
+    session = _session(tiny_vit, config=config)
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    before = {i: r.mask_ab.copy() for i, r in session.results.items()}
+    counts = _count_encoded(tiny_vit)
+    runs = session.update(UserPrompts(background=[[20, 16, 10]]))  # past the end of the result, nothing else there
+    assert counts == []  # an answer of "not here" needs no model
+    assert not session.results[10].mask_ab.any() and session.anchors == [5, 10]
+    assert all(r.slices == () for r in runs if r.anchor == 10)
+    for index, mask in before.items():
+        assert np.array_equal(session.results[index].mask_ab, mask)

@@ -104,6 +104,13 @@ class VolumeUncertainty:
     axis: int
 
 
+def _only_background(prompt: SlicePrompt) -> bool:
+    """A prompt of background clicks only (no box, no mask, no foreground click): nothing of the object there."""
+    if prompt.box_xyxy is not None or prompt.mask_logits is not None or prompt.labels is None:
+        return False
+    return len(prompt.labels) > 0 and not np.asarray(prompt.labels).astype(bool).any()
+
+
 def _depends_on(source_anchor: int, anchor: int, direction: int) -> bool:
     """A result from ``source_anchor`` found at a slice beyond ``anchor`` in ``direction`` came through ``anchor``."""
     return (source_anchor - anchor) * direction <= 0
@@ -236,6 +243,11 @@ class VolumeSession:
         return self.click_model.predict(embedding, prompt.points_xy, prompt.labels, prompt.box_xyxy, mask_input)
 
     def _segment(self, index: int, prompt: SlicePrompt, anchor: int, direction: int = 1) -> SliceResult:
+        if _only_background(prompt):  # "not here" and nothing else: the slice holds no object
+            mask_ab = np.zeros(self.slice_shape_xy, dtype=bool)
+            size = self.predictor.backbone.low_res_hw
+            return SliceResult(mask_ab=mask_ab, low_res_logits=torch.full((1, *size), -20.0), iou=float("nan"),
+                               area_mm2=0.0, prompt=prompt, anchor=anchor)
         embedding = self._embedding(index, direction)
         if self.click_model is not None and index == anchor:
             output = self._model_output(embedding, prompt)
