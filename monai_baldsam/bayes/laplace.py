@@ -30,13 +30,8 @@ likelihood and ``H`` by ``T`` (as laplace-torch's ``temperature``); ``T = 1`` is
 approximation. Subsampling pixels in :meth:`LastLayerLaplace.fit` is only a compute saving: kept pixels
 count ``1 / subsample`` each, so ``H`` and the loss estimate their full-data values.
 
-Why not laplace-torch 0.3 (measured; numbers in ``README.md`` beside this file): it has no Bernoulli
-likelihood (``regression``, softmax ``classification``, ``reward_modeling``), and a 2-output softmax head
-doubles the parameters and is another model. An exact embedding (logits ``[0, f]`` through cross-entropy)
-agrees with ``full``/``diag`` here to ~1e-7 (``tests/test_bayes_laplace_torch_parity.py``), but needs a
-wrapper model and pixel-flattening loader, fits 1e6 pixels 100-2000x slower, has batch^2-memory ``diag``
-and GLM predictive, an approximate ``kron``, and a ~4.5 s import; its prior tuning only runs on its own
-classes. :mod:`~monai_baldsam.bayes.tuning` solves the same tuning exactly.
+Why not laplace-torch 0.3: it has no Bernoulli likelihood, fits a million pixels 100-2000x slower and its ``kron``
+is approximate here; the measurements, and the parity test against it, are in ``README.md`` beside this file.
 """
 
 from __future__ import annotations
