@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from monai_baldsam.bayes import LastLayerLaplace
-from monai_baldsam.data_paths import data_root, domain_dir
+from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.data import discover_cases
 from monai_baldsam.evaluation.report import run_summary
 from monai_baldsam.evaluation.runner import evaluate
@@ -33,7 +33,7 @@ from monai_baldsam.head.embedding_store import EmbeddingStore
 from monai_baldsam.head.features import FeatureExtractor
 from monai_baldsam.head.registry import resolve_head
 from monai_baldsam.head.training import collect_last_layer_rows
-from monai_baldsam.head.training_data import load_items
+from monai_baldsam.head.training_data import card_cases, load_items
 from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
@@ -58,23 +58,6 @@ VARIANTS = (
     Variant("full", "marglik", "mc", 8),
     Variant("full", "marglik", "mc", 32),
 )
-
-
-def _card_cases(card: dict, split: str, limit: int | None) -> list:
-    """``(domain, case)`` of the card's ``split`` images, found under ``<data root>/train/<domain>``."""
-    wanted: dict[str, list[str]] = {}
-    for entry in card["data"][split]:
-        wanted.setdefault(entry["domain"], []).append(entry["name"])
-    cases = []
-    for domain, names in sorted(wanted.items()):
-        names = names[:limit] if limit else names
-        by_name = {c.name: c for c in discover_cases(data_root() / "train" / domain)}
-        missing = [n for n in names if n not in by_name]
-        if missing:
-            raise FileNotFoundError(f"{len(missing)} {split} images of {domain} are missing under "
-                                    f"{data_root() / 'train' / domain} (e.g. {missing[0]})")
-        cases += [(domain, by_name[n]) for n in names]
-    return cases
 
 
 def _plot(table: dict, name: str, labels: list[str]) -> None:
@@ -115,8 +98,8 @@ def main() -> None:
     backbone = load_backbone("lite_medsam")
     trained = load_head(head_file.path, backbone, sha256=head_file.sha256)
     store = EmbeddingStore()
-    train_items = load_items(_card_cases(card, "train", args.fit_images), backbone, store, False, "fit images")
-    val_items = load_items(_card_cases(card, "val", None), backbone, store, False, "validation images")
+    train_items = load_items(card_cases(card, "train", args.fit_images), backbone, store, False, "fit images")
+    val_items = load_items(card_cases(card, "val"), backbone, store, False, "validation images")
     extractor = FeatureExtractor(backbone, trained.config.features)
     rng = np.random.default_rng(0)
     train_rows = collect_last_layer_rows(extractor, trained.head, train_items, rng, 4, 1024, 4)

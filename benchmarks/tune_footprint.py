@@ -18,32 +18,15 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from monai_baldsam.data_paths import data_root
-from monai_baldsam.evaluation.data import discover_cases
 from monai_baldsam.evaluation.policies import BaldPolicy, EntropyPolicy, make_policy
 from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.head.click_model import load_head_click_model
 from monai_baldsam.head.embedding_store import EmbeddingStore
 from monai_baldsam.head.registry import resolve_head
-from monai_baldsam.head.training_data import load_items
+from monai_baldsam.head.training_data import card_cases, load_items
 from monai_baldsam.sam.predictor import SliceEmbedding
 from results_io import provenance, write_json
 
-
-
-def validation_cases(card: dict) -> list:
-    """``(domain, case)`` of the card's validation images, found in ``<data root>/train/<domain>``."""
-    wanted: dict[str, set[str]] = {}
-    for entry in card["data"]["val"]:
-        wanted.setdefault(entry["domain"], set()).add(entry["name"])
-    cases = []
-    for domain, names in sorted(wanted.items()):
-        found = [c for c in discover_cases(data_root() / "train" / domain) if c.name in names]
-        if len(found) != len(names):
-            raise FileNotFoundError(f"{len(names) - len(found)} validation images of {domain} are missing under "
-                                    f"{data_root() / 'train' / domain}")
-        cases += [(domain, c) for c in found]
-    return cases
 
 
 def main() -> None:
@@ -60,7 +43,7 @@ def main() -> None:
     head = resolve_head(args.head)
     card = json.loads(head.path.with_suffix(".json").read_text())
     model = load_head_click_model(head.path, head_sha256=head.sha256)
-    items = load_items(validation_cases(card), model.predictor.backbone, EmbeddingStore(), keep_images=False,
+    items = load_items(card_cases(card, "val"), model.predictor.backbone, EmbeddingStore(), keep_images=False,
                        desc="validation images")
     policies = {"oracle": make_policy("oracle"), "random_error": make_policy("random_error")}
     for variant in args.variants:

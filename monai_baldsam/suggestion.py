@@ -21,9 +21,10 @@ from monai.data import MetaTensor
 from monai_baldsam.bayes.acquisition import best_click
 from monai_baldsam.evaluation.policies import BaldPolicy
 from monai_baldsam.segmentation import Segmenter, UserPrompts, to_slice_prompts
-from monai_baldsam.transforms.slicing import slice_axes
+from monai_baldsam.transforms.prompts import slice_xy_to_ijk
+from monai_baldsam.volume.session import VolumeUncertainty
 
-__all__ = ["Suggestion", "suggest_2d", "suggest_volume", "BITS_PER_NAT"]
+__all__ = ["Suggestion", "suggest_2d", "best_volume_click", "suggest_volume", "BITS_PER_NAT"]
 
 BITS_PER_NAT = 1.0 / math.log(2.0)
 
@@ -60,17 +61,6 @@ class Suggestion:
         return out
 
 
-def _best(mi_slices: np.ndarray, valid: np.ndarray, footprint: float | None, gate: float | None
-          ) -> tuple[int, int, int, float]:
-    """``(s, x, y, pooled score)`` of the best click over ``(S, X, Y)`` maps, by the bald policy's rule."""
-    policy = BaldPolicy(footprint, gate)
-    found = best_click(mi_slices, valid, policy.radius_px(mi_slices.shape), policy.gate)
-    if found is None:
-        raise ValueError("no pixel is left to click: every candidate was clicked already")
-    (s, x, y), score = found
-    return s, x, y, score
-
-
 def suggest_2d(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts, footprint: float | None = None,
                gate: float | None = None) -> Suggestion:
     """The next click on a 2D image ``(C, X, Y)`` given the current ``prompts`` (pixel ``(x, y)``)."""
@@ -84,11 +74,31 @@ def suggest_2d(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts, fo
     if prompt.points_xy is not None:
         xs, ys = np.rint(prompt.points_xy).astype(int).T
         valid[xs, ys] = False
-    _, x, y, score = _best(mi_xy[None], valid[None], footprint, gate)
+    policy = BaldPolicy(footprint, gate)
+    found = best_click(mi_xy, valid, policy.radius_px(mi_xy.shape), policy.gate)
+    if found is None:
+        raise ValueError("no pixel is left to click: every candidate was clicked already")
+    (x, y), score = found
     return Suggestion(point=(x, y), score=score, mutual_information=float(mi_xy[x, y]),
                       probability=float(prob_xy[x, y]), maps={"mutual_information": mi_xy.astype(np.float32),
                                                               "probability": prob_xy.astype(np.float32),
                                                               "mask": output.mask.T.astype(np.uint8)})
+
+
+def best_volume_click(uncertainty: VolumeUncertainty, valid: np.ndarray, footprint: float | None = None,
+                      gate: float | None = None) -> tuple[tuple[int, int, int], float] | None:
+    """The voxel ``(i, j, k)`` the bald rule picks over the scored slices of ``uncertainty`` among ``valid``
+    ``(I, J, K)`` voxels, and its pooled score; ``None`` when no scored voxel is valid."""
+    axis, slices = uncertainty.axis, list(uncertainty.slices)
+    stack = np.moveaxis(uncertainty.maps["mutual_information"], axis, 0)[slices]
+    allowed = np.moveaxis(valid, axis, 0)[slices]
+    policy = BaldPolicy(footprint, gate)
+    found = best_click(stack, allowed, policy.radius_px(stack.shape), policy.gate)
+    if found is None:
+        return None
+    (s, x, y), score = found
+    ijk = slice_xy_to_ijk([[x, y]], axis, slices[s])[0]
+    return (int(ijk[0]), int(ijk[1]), int(ijk[2])), score
 
 
 def suggest_volume(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts, footprint: float | None = None,
@@ -98,21 +108,15 @@ def suggest_volume(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts
     session = segmenter.session(image)
     session.update(prompts, propagate=True)
     uncertainty = session.uncertainty(progress)
+    valid = np.ones(session.spatial_shape, dtype=bool)
+    for i, j, k in session.clicked_ijk():
+        valid[i, j, k] = False
+    found = best_volume_click(uncertainty, valid, footprint, gate)
+    if found is None:
+        raise ValueError("no voxel is left to click: every candidate was clicked already")
+    point, score = found
     mi = uncertainty.maps["mutual_information"]
-    axis = uncertainty.axis
-    a, b = slice_axes(axis)
-    slices = list(uncertainty.slices)
-    stack = np.moveaxis(mi, axis, 0)[slices].astype(np.float64)  # (S, size_a, size_b)
-    valid = np.ones(stack.shape, dtype=bool)
-    clicked = session.clicked_ijk()
-    for ijk in clicked:
-        if int(ijk[axis]) in slices:
-            valid[slices.index(int(ijk[axis])), ijk[a], ijk[b]] = False
-    s, x, y, score = _best(stack, valid, footprint, gate)
-    ijk = [0, 0, 0]
-    ijk[a], ijk[b], ijk[axis] = x, y, slices[s]
-    point = tuple(int(v) for v in ijk)
     return Suggestion(point=point, score=score, mutual_information=float(mi[point]),
-                      probability=float(uncertainty.probability[point]), slice_index=slices[s], axis=axis,
-                      maps={"mutual_information": mi, "probability": uncertainty.probability,
-                            "mask": session.label()[0].numpy()})
+                      probability=float(uncertainty.probability[point]), slice_index=point[uncertainty.axis],
+                      axis=uncertainty.axis, maps={"mutual_information": mi, "probability": uncertainty.probability,
+                                                   "mask": session.label()[0].numpy()})

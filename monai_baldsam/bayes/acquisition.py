@@ -196,8 +196,7 @@ def best_click(score: np.ndarray, valid: np.ndarray, radius: int = 0, gate: floa
     Candidates are the ``valid`` pixels whose own score reaches ``gate`` times the highest valid score (so the
     click lands where the label itself is uncertain, not in the confident middle of a ring of boundary uncertainty);
     among them the one with the highest :func:`neighbourhood_mean` (in-plane, ``radius`` pixels) wins. Ties go to the
-    first in C order. The pooled score is computed at the candidates only (an integral image), so a BALD click stays
-    cheap at full resolution.
+    first in C order. Only the crop around the candidates is pooled, so a BALD click stays cheap at full resolution.
 
     Args:
         score: ``(..., H, W)`` non-negative map (a BALD or entropy map; leading axes are slices).
@@ -225,17 +224,12 @@ def best_click(score: np.ndarray, valid: np.ndarray, radius: int = 0, gate: floa
     else:
         height, width = score.shape[-2:]
         s, y, x = np.unravel_index(flat, (score.size // (height * width), height, width))
-        # the integral image only over the candidates' windows (the gate keeps them few and close together)
+        # pool only the crop that holds the candidates' windows (the gate keeps them few and close together); a
+        # window clipped by the crop is clipped by the image there, so the means equal those over the whole image
         top, left = max(int(y.min()) - radius, 0), max(int(x.min()) - radius, 0)
         bottom, right = min(int(y.max()) + radius + 1, height), min(int(x.max()) + radius + 1, width)
         crop = score.reshape(-1, height, width)[:, top:bottom, left:right].astype(np.float64)
-        integral = np.zeros((crop.shape[0], crop.shape[1] + 1, crop.shape[2] + 1))
-        integral[:, 1:, 1:] = crop.cumsum(1).cumsum(2)
-        y0, y1 = np.maximum(y - radius, 0), np.minimum(y + radius + 1, height)
-        x0, x1 = np.maximum(x - radius, 0), np.minimum(x + radius + 1, width)
-        cy0, cy1, cx0, cx1 = y0 - top, y1 - top, x0 - left, x1 - left
-        total = integral[s, cy1, cx1] - integral[s, cy0, cx1] - integral[s, cy1, cx0] + integral[s, cy0, cx0]
-        pooled = total / ((y1 - y0) * (x1 - x0))
+        pooled = neighbourhood_mean(torch.from_numpy(crop), radius).numpy()[s, y - top, x - left]
     best = int(np.argmax(pooled))
     index = tuple(int(v) for v in np.unravel_index(int(flat[best]), score.shape))
     return index, float(pooled[best])

@@ -23,7 +23,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("image", help="input image: .png/.jpg, .nii/.nii.gz, .dcm or a DICOM series folder")
     add_prompt_arguments(parser)
-    parser.add_argument("--head", default="general",
+    parser.add_argument("--head", default="general",  # registry.DEFAULT_HEAD; not imported: keeps --help fast
                         help="prediction head: general (default), ultrasound|busi, polyp|kvasir, skin|ph2, or a file")
     parser.add_argument("--uncertainty-out", default=None,
                         help="write the mutual-information map in bits (0..1): .png for 2D, .nii/.nii.gz for 3D (the "

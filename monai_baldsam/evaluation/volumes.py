@@ -27,12 +27,11 @@ from typing import Callable, Sequence
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from monai_baldsam.bayes.acquisition import best_click
 from monai_baldsam.evaluation.metrics import summarize_curves
-from monai_baldsam.evaluation.policies import BaldPolicy
 from monai_baldsam.evaluation.runner import session_rng
 from monai_baldsam.io.formats import NIFTI_SUFFIXES, full_suffix
 from monai_baldsam.segmentation import Segmenter, UserPrompts
+from monai_baldsam.suggestion import best_volume_click
 from monai_baldsam.transforms.slicing import slice_axes
 
 __all__ = ["VOLUME_POLICIES", "VolumeCase", "VolumeSessionResult", "is_volume_folder", "discover_volume_cases",
@@ -134,21 +133,6 @@ def random_error_voxel(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray, r
     return (int(index[0]), int(index[1]), int(index[2])), int(truth[index])
 
 
-def _bald_voxel(session, valid: np.ndarray, policy: BaldPolicy) -> tuple[tuple[int, int, int], list[int]] | None:
-    uncertainty = session.uncertainty()
-    axis, slices = uncertainty.axis, list(uncertainty.slices)
-    stack = np.moveaxis(uncertainty.maps["mutual_information"], axis, 0)[slices]
-    allowed = np.moveaxis(valid, axis, 0)[slices]
-    found = best_click(stack, allowed, policy.radius_px(stack.shape), policy.gate)
-    if found is None:
-        return None
-    (s, x, y), _ = found
-    a, b = slice_axes(axis)
-    ijk = [0, 0, 0]
-    ijk[a], ijk[b], ijk[axis] = x, y, slices[s]
-    return (int(ijk[0]), int(ijk[1]), int(ijk[2])), slices
-
-
 def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(2.0 * (pred & truth).sum() / max(1, int(pred.sum()) + int(truth.sum())))
 
@@ -169,7 +153,6 @@ def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: s
     label = session.label()[0].numpy().astype(bool)
     result = VolumeSessionResult(name, policy, [_dice(label, truth)], seconds=[time.perf_counter() - start])
     valid = np.ones(truth.shape, dtype=bool)
-    bald = BaldPolicy()
     for _ in range(2, n_interactions + 1):
         start = time.perf_counter()
         if policy == "oracle":
@@ -177,10 +160,10 @@ def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: s
         elif policy == "random_error":
             choice = random_error_voxel(label, truth, valid, rng)
         else:
-            found = _bald_voxel(session, valid, bald)
+            uncertainty = session.uncertainty()
+            found = best_volume_click(uncertainty, valid)
             choice = None if found is None else (found[0], int(truth[found[0]]))
-            if found is not None:
-                result.slices_scored.append(len(found[1]))
+            result.slices_scored.append(len(uncertainty.slices))
         if choice is None:
             result.dice.extend([result.dice[-1]] * (n_interactions - len(result.dice)))
             break

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from monai_baldsam.data_paths import data_root
 from monai_baldsam.evaluation.data import EvalCase, discover_cases, load_case
 from monai_baldsam.evaluation.geometry import mask_boxes
 from monai_baldsam.head.embedding_store import EmbeddingStore
@@ -27,7 +28,7 @@ from monai_baldsam.sam.checkpoints import file_sha256
 from monai_baldsam.sam.geometry import pad_bottom_right, preprocess_shape, slice_boxes_to_sam_boxes
 from monai_baldsam.sam.predictor import SamPredictor
 
-__all__ = ["TrainItem", "low_res_target", "split_cases", "load_items", "gt_box_sam_xy"]
+__all__ = ["TrainItem", "low_res_target", "split_cases", "card_cases", "load_items", "gt_box_sam_xy"]
 
 
 @dataclass
@@ -101,6 +102,25 @@ def split_cases(folders: Sequence[str | os.PathLike[str]], val_fraction: float, 
     if not train:
         raise ValueError(f"no training images found in {[str(f) for f in folders]}")
     return train, val
+
+
+def card_cases(card: Mapping, split: str, limit: int | None = None) -> list[tuple[str, EvalCase]]:
+    """``(domain, case)`` of a head card's ``split`` (``"train"`` or ``"val"``) images, found again under
+    ``<data root>/train/<domain>`` (the first ``limit`` per domain when given), in the card's order."""
+    wanted: dict[str, list[str]] = {}
+    for entry in card["data"][split]:
+        wanted.setdefault(entry["domain"], []).append(entry["name"])
+    cases: list[tuple[str, EvalCase]] = []
+    for domain, names in sorted(wanted.items()):
+        names = names[:limit] if limit else names
+        folder = data_root() / "train" / domain
+        by_name = {c.name: c for c in discover_cases(folder)}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise FileNotFoundError(f"{len(missing)} {split} images of {domain} are missing under {folder} "
+                                    f"(e.g. {missing[0]})")
+        cases += [(domain, by_name[n]) for n in names]
+    return cases
 
 
 def load_items(cases: Sequence[tuple[str, EvalCase]], backbone: SamBackbone, store: EmbeddingStore,

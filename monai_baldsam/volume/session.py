@@ -35,6 +35,7 @@ from monai_baldsam.inferers.slicewise import SlicePrompt, SliceWiseSamInferer
 from monai_baldsam.sam.embedding_cache import EmbeddingCache, content_hash
 from monai_baldsam.sam.predictor import Prediction, SamPredictor, SliceEmbedding
 from monai_baldsam.segmentation import UserPrompts, default_window, to_slice_prompts
+from monai_baldsam.transforms.prompts import slice_xy_to_ijk
 from monai_baldsam.transforms.slicing import slice_axes
 from monai_baldsam.volume.appearance import AppearanceModel
 from monai_baldsam.volume.geometry import mask_area_mm2, resolve_axis, slice_spacing_xy, voxel_spacing
@@ -418,13 +419,6 @@ class VolumeSession:
 
     def clicked_ijk(self) -> np.ndarray:
         """``(N, 3)`` voxel indices of every click the user gave (rounded)."""
-        rows = []
-        a, b = slice_axes(self.axis)
-        for index, prompt in self._user_prompts.items():
-            if prompt.points_xy is None:
-                continue
-            for x, y in np.rint(np.asarray(prompt.points_xy)).astype(int):
-                ijk = [0, 0, 0]
-                ijk[a], ijk[b], ijk[self.axis] = int(x), int(y), int(index)
-                rows.append(ijk)
-        return np.asarray(rows, dtype=np.int64).reshape(-1, 3)
+        rows = [slice_xy_to_ijk(p.points_xy, self.axis, index) for index, p in self._user_prompts.items()
+                if p.points_xy is not None and len(p.points_xy)]
+        return np.rint(np.concatenate(rows)).astype(np.int64) if rows else np.zeros((0, 3), dtype=np.int64)
