@@ -63,6 +63,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=12)
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the click model's device)")
     parser.add_argument("--out", default="heads_dev_cpu", help="results file stem under benchmarks/results/")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -71,7 +72,7 @@ def main() -> None:
     heads: dict[str, dict] = {}
     for name in args.heads:
         found = resolve_head(name)
-        model = load_head_click_model(found.path, head_sha256=found.sha256)
+        model = load_head_click_model(found.path, head_sha256=found.sha256, device=args.device)
         heads[found.name] = {"file": found.path.name, "sha256": found.sha256}
         domains = [name] if name in DOMAINS else list(DOMAINS)
         for domain in domains:
@@ -91,7 +92,7 @@ def main() -> None:
               "clicks": args.clicks, "policies": list(args.policies), "seed": 0,
               "protocol": "first --limit dev images per domain (sorted by name); interaction 1 = the ground-truth box "
                           "or the click farthest from the mask boundary; then the policy's clicks with mask feedback",
-              "table": table, "seconds": round(time.time() - started, 1), **provenance("cpu")}
+              "table": table, "seconds": round(time.time() - started, 1), **provenance(args.device)}
     write_json(args.out, record)
     _plot(table, args.out)
 

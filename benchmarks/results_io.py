@@ -47,8 +47,15 @@ def device_info(device: str = "cpu") -> dict[str, Any]:
 
 
 def provenance(device: str = "cpu") -> dict[str, Any]:
-    """``git_commit``, ``git_dirty``, ``command`` and ``device_info`` for a results file."""
-    return {"git_commit": git("rev-parse", "HEAD"),
+    """``git_commit``, ``git_dirty``, ``command`` and ``device_info`` for a results file.
+
+    On a machine that received a copy of the tree without ``.git`` (a GPU machine), the commit comes from
+    ``BALDSAM_GIT_COMMIT`` (set it to the commit the copy was made from) and ``git_dirty`` is then unknown."""
+    commit = git("rev-parse", "HEAD")
+    if commit == "unknown" and os.environ.get("BALDSAM_GIT_COMMIT"):
+        return {"git_commit": os.environ["BALDSAM_GIT_COMMIT"], "git_dirty": None,
+                "command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]), "device_info": device_info(device)}
+    return {"git_commit": commit,
             "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")),
             "command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]),
             "device_info": device_info(device)}

@@ -34,7 +34,7 @@ def main() -> None:
     parser.add_argument("--head", default="general", help="shipped head name or file (with its card beside it)")
     parser.add_argument("--variants", nargs="+", default=["bald:0:0", "bald:0.03:0.5", "bald:0.06:0", "bald:0.06:0.5",
                                                           "entropy:0:0", "entropy:0.03:0.5"],
-                        help="POLICY:FOOTPRINT:GATE")
+                        help="POLICY:FOOTPRINT:GATE[:EXCLUSION]")
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None)
@@ -47,8 +47,9 @@ def main() -> None:
                        desc="validation images")
     policies = {"oracle": make_policy("oracle"), "random_error": make_policy("random_error")}
     for variant in args.variants:
-        kind, footprint, gate = variant.split(":")
-        policies[variant] = (BaldPolicy if kind == "bald" else EntropyPolicy)(float(footprint), float(gate))
+        kind, footprint, gate, *rest = variant.split(":")
+        exclusion = float(rest[0]) if rest else 0.0
+        policies[variant] = (BaldPolicy if kind == "bald" else EntropyPolicy)(float(footprint), float(gate), exclusion)
     curves: dict[str, dict[str, list]] = {kind: {name: [] for name in policies} for kind in ("box", "click")}
     start = time.time()
     for n, item in enumerate(tqdm(items, desc="sessions", unit="image")):

@@ -71,10 +71,12 @@ def suggest_2d(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts, fo
     prob_xy = output.probability.T
     valid = np.ones(mi_xy.shape, dtype=bool)
     prompt = to_slice_prompts(prompts, image.shape[1:])[0]
+    policy = BaldPolicy(footprint, gate)
     if prompt.points_xy is not None:
         xs, ys = np.rint(prompt.points_xy).astype(int).T
         valid[xs, ys] = False
-    policy = BaldPolicy(footprint, gate)
+        # the maps are (X, Y): rows are x, so the clicks go in as (column, row) = (y, x)
+        valid = policy.candidates(valid, np.stack([ys, xs], axis=1))
     found = best_click(mi_xy, valid, policy.radius_px(mi_xy.shape), policy.gate)
     if found is None:
         raise ValueError("no pixel is left to click: every candidate was clicked already")

@@ -77,3 +77,26 @@ def test_footprint_and_gate_move_bald_from_a_spike_to_a_wide_uncertain_region() 
         BaldPolicy(footprint=0.7)
     with pytest.raises(ValueError, match="gate"):
         BaldPolicy(gate=-0.1)
+
+
+def test_exclusion_keeps_bald_away_from_earlier_clicks() -> None:
+    from dataclasses import replace
+
+    from monai_baldsam.evaluation.policies import BaldPolicy
+
+    score = np.zeros((100, 100))
+    score[40:60, 40:60] = 0.6  # the region the earlier click at (x=50, y=50) answered
+    score[10:20, 80:90] = 0.5  # a region nobody asked about yet
+    valid = np.ones_like(score, dtype=bool)
+    valid[50, 50] = False
+    context = replace(_context({"mutual_information": score}, valid), clicks_xy=np.array([[50, 50]]))
+    near = BaldPolicy(footprint=0.02, gate=0.5).choose(context)
+    far = BaldPolicy(footprint=0.02, gate=0.5, exclusion=0.15).choose(context)
+    assert near is not None and 40 <= near.xy[0] < 60 and 40 <= near.xy[1] < 60
+    assert far is not None and 80 <= far.xy[0] < 90 and 10 <= far.xy[1] < 20
+    allowed = BaldPolicy(exclusion=0.15).candidates(valid, np.array([[50, 50]]))
+    assert not allowed[35:66, 35:66].any() and allowed[34, 50] and allowed[50, 66]
+    everywhere = BaldPolicy(exclusion=0.499).candidates(valid, np.array([[50, 50]]))
+    assert np.array_equal(everywhere, valid)  # nothing would be left: the exclusion is dropped
+    with pytest.raises(ValueError, match="exclusion"):
+        BaldPolicy(exclusion=0.5)

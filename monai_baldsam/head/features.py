@@ -225,6 +225,7 @@ class FeatureExtractor:
         device = self.backbone.device
         pe = self.backbone.prompt_encoder
         image_embeddings = image_embeddings.to(device)
+        boxes, has_box = boxes.to(device, torch.float32), has_box.to(device)
         labels = prompts.labels.to(device)
         points = prompts.points_sam_xy.to(device, torch.float32)
         with_clicks = torch.ones_like(has_box, dtype=torch.bool) if self.config.decoder_clicks is DecoderClicks.ALWAYS \
@@ -243,7 +244,7 @@ class FeatureExtractor:
                 pts = torch.stack([points[i][kept[k]] for k, i in enumerate(members)])
                 lab = torch.stack([labels[i][kept[k]] for k, i in enumerate(members)])
                 point_arg = (pts, lab)
-            box_arg = boxes[index].to(device, torch.float32) if boxed else None
+            box_arg = boxes[index] if boxed else None
             sparse, dense = pe(points=point_arg, boxes=box_arg, masks=None)
             if sparse.shape[0] != len(members):  # no prompt at all: the encoder returns a batch of one
                 sparse = sparse.expand(len(members), -1, -1)
