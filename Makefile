@@ -12,7 +12,7 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	SAM2_BUILD_CUDA=0 $(PY) -m pip install --quiet -e ".[test,monailabel]"
 	touch $(STAMP)
 
 # Segments the spinal canal on pydicom's CT_small.dcm (a file that ships inside the pydicom package)

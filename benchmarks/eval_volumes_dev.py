@@ -2,9 +2,11 @@
 
 Each volume starts from the ground truth's box on its largest tumour slice and propagates; then ``--clicks - 1``
 clicks from ``oracle`` (3D RITM user, mm distances), ``random_error`` and ``bald`` (the head's MI over the segmented
-slices and the slice past each end). Writes ``benchmarks/results/volumes_dev_cpu.json`` and ``.png``.
+slices and the slice past each end). Several heads run in the same process on the same embeddings (one shared
+encoder cache), so the brain head and the general baseline are compared on identical inputs. Writes
+``benchmarks/results/volumes_dev_cpu.json`` and ``.png``.
 
-    python benchmarks/eval_volumes_dev.py --head general --clicks 6 --threads 2
+    python benchmarks/eval_volumes_dev.py --heads brain_mri general --clicks 6 --threads 1
 """
 
 from __future__ import annotations
@@ -22,29 +24,34 @@ from monai_baldsam.evaluation.volumes import (
     evaluate_volumes,
     summarize_volume_results,
 )
+from monai_baldsam.sam.backbones import load_backbone
+from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.segmentation import Segmenter
 from results_io import provenance, save_png, write_json
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--head", default="general")
+    parser.add_argument("--heads", nargs="+", default=["brain_mri", "general"])
     parser.add_argument("--domains", nargs="+", default=["brats_mri3d", "pgbm_dicom"])
     parser.add_argument("--policies", nargs="+", default=list(VOLUME_POLICIES))
     parser.add_argument("--clicks", type=int, default=6)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.time()
-    segmenter = Segmenter(head=args.head)
-    table = {}
+    backbone = load_backbone("lite_medsam")
+    cache = EmbeddingCache()  # shared: each slice is encoded once for every head
+    segmenters = {head: Segmenter(backbone, cache=cache, head=head) for head in args.heads}
+    table: dict[str, dict] = {head: {} for head in args.heads}
     for domain in args.domains:
         cases = discover_volume_cases(domain_dir(domain))
-        results = evaluate_volumes(cases, segmenter, args.policies, args.clicks, seed=0,
-                                   progress=lambda c: tqdm(c, desc=domain, unit="volume"))
-        table[domain] = summarize_volume_results(results)
-        print(domain, {p: s["mdice_at"] for p, s in table[domain].items()}, flush=True)
-    record = {"benchmark": "eval_volumes_dev", "head": args.head, "clicks": args.clicks,
+        for head, segmenter in segmenters.items():
+            results = evaluate_volumes(cases, segmenter, args.policies, args.clicks, seed=0,
+                                       progress=lambda c: tqdm(c, desc=f"{domain} / {head}", unit="volume"))
+            table[head][domain] = summarize_volume_results(results)
+            print(domain, head, {p: s["mdice_at"] for p, s in table[head][domain].items()}, flush=True)
+    record = {"benchmark": "eval_volumes_dev", "heads": args.heads, "clicks": args.clicks,
               "protocol": "box on the largest ground-truth slice, propagation, then one click per interaction with "
                           "re-propagation from the clicked slice; Dice over the whole volume",
               "table": table, "seconds": round(time.time() - started, 1), **provenance("cpu")}
@@ -54,15 +61,20 @@ def main() -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(table), figsize=(5.2 * len(table), 3.6), squeeze=False)
-    for ax, (domain, by_policy) in zip(axes.flat, table.items()):
-        for policy, summary in by_policy.items():
-            curve = summary["mdice_curve"]
-            ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=policy)
-        ax.set(title=f"{domain} ({by_policy[next(iter(by_policy))]['n_volumes']} volumes)", xlabel="interaction",
+    fig, axes = plt.subplots(1, len(args.domains), figsize=(5.6 * len(args.domains), 3.9), squeeze=False)
+    styles = ["-", "--", ":", "-."]
+    for ax, domain in zip(axes.flat, args.domains):
+        n_volumes = 0
+        for style, head in zip(styles * len(args.heads), args.heads):
+            for colour, (policy, summary) in enumerate(table[head][domain].items()):
+                curve = summary["mdice_curve"]
+                n_volumes = summary["n_volumes"]
+                ax.plot(range(1, len(curve) + 1), curve, style, color=f"C{colour}", marker="o", ms=3,
+                        label=f"{head}: {policy}")
+        ax.set(title=f"{domain} ({n_volumes} volumes)", xlabel="interaction (1 = box)",
                ylabel="mean Dice over the volume", ylim=(0, 1))
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=7)
     fig.tight_layout()
     save_png(fig, "volumes_dev_cpu")
 

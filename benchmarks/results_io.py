@@ -49,10 +49,11 @@ def device_info(device: str = "cpu") -> dict[str, Any]:
 def provenance(device: str = "cpu") -> dict[str, Any]:
     """``git_commit``, ``git_dirty``, ``command`` and ``device_info`` for a results file.
 
-    On a machine that received a copy of the tree without ``.git`` (a GPU machine), the commit comes from
-    ``BALDSAM_GIT_COMMIT`` (set it to the commit the copy was made from) and ``git_dirty`` is then unknown."""
+    On a machine that received a copy of the tree (a GPU machine), set ``BALDSAM_GIT_COMMIT`` to the commit the
+    copy was made from: it is recorded instead of what ``git`` says there (the copy's ``.git`` may be stale), and
+    ``git_dirty`` is then unknown."""
     commit = git("rev-parse", "HEAD")
-    if commit == "unknown" and os.environ.get("BALDSAM_GIT_COMMIT"):
+    if os.environ.get("BALDSAM_GIT_COMMIT"):  # set explicitly: it wins (a copied .git may be stale)
         return {"git_commit": os.environ["BALDSAM_GIT_COMMIT"], "git_dirty": None,
                 "command": " ".join(shlex.quote(a) for a in ["python", *sys.argv]), "device_info": device_info(device)}
     return {"git_commit": commit,

@@ -26,6 +26,7 @@ from monai_baldsam.transforms.slicing import slice_axes
 if TYPE_CHECKING:  # the volume package imports this module; at run time it is imported where it is used
     from monai_baldsam.evaluation.model import ModelOutput
     from monai_baldsam.head.click_model import BayesianHeadClickModel
+    from monai_baldsam.usam.model import MaskQuality
     from monai_baldsam.volume.propagation import PropagationConfig
     from monai_baldsam.volume.session import VolumeSession
 
@@ -198,6 +199,24 @@ class Segmenter:
         inferer = self._inferer_for(axis)
         embeddings = inferer.encode(self.windowed(image), self.predictor, sorted(slice_prompts))
         return {index: self.click_model.predict(embeddings[index], p.points_xy, p.labels, p.box_xyxy, None)
+                for index, p in slice_prompts.items()}
+
+    def mask_quality(self, image: MetaTensor, prompts: UserPrompts, usam: str = "general") -> dict[int, MaskQuality]:
+        """UncertainSAM's predicted IoU and gaps of the mask on every prompted slice of ``image``, by slice index (0
+        for a 2D image): the head's mask with ``head``, else SAM's (see :mod:`monai_baldsam.usam`). ``usam``: shipped
+        heads name or a heads file trained for this backbone."""
+        from monai_baldsam.evaluation.model import SamClickModel
+        from monai_baldsam.usam import load_usam
+
+        key = str(usam)
+        models = self.__dict__.setdefault("_usam_models", {})  # loaded once per heads file, reused by every call
+        if key not in models:
+            models[key] = load_usam(usam, click_model=self.click_model or SamClickModel(self.predictor))
+        model = models[key]
+        axis = self.axis_for(image)
+        slice_prompts = to_slice_prompts(prompts, image.shape[1:], axis)
+        embeddings = self._inferer_for(axis).encode(self.windowed(image), self.predictor, sorted(slice_prompts))
+        return {index: model.assess(embeddings[index], p.points_xy, p.labels, p.box_xyxy, None).quality
                 for index, p in slice_prompts.items()}
 
     def __call__(self, image: MetaTensor, prompts: UserPrompts, return_logits: bool = False, propagate: bool = False,

@@ -264,3 +264,58 @@ def test_background_click_alone_on_a_slice_empties_it_without_decoding(tiny_vit)
     assert all(r.slices == () for r in runs if r.anchor == 10)
     for index, mask in before.items():
         assert np.array_equal(session.results[index].mask_ab, mask)
+
+
+def test_uncertainty_is_cached_per_slice_and_recomputed_only_where_the_prompt_changed(tiny_vit, tiny_head) -> None:
+    predictor = SamPredictor(tiny_vit, EmbeddingCache())
+    model = _click_model(tiny_vit, tiny_head, predictor)
+    decoded: list[int] = []
+    predict = model.predict
+    model.predict = lambda *args, **kwargs: (decoded.append(1), predict(*args, **kwargs))[1]  # count decodes
+    session = VolumeSession(_volume(), predictor, window=WindowIntensity("minmax"),
+                            config=dataclasses.replace(LENIENT, max_slices=2), click_model=model)
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    decoded.clear()
+    first = session.uncertainty()
+    assert set(session.last_recomputed) == set(first.slices) and len(decoded) == len(first.slices) > 1
+    decoded.clear()
+    again = session.uncertainty()  # nothing changed: every slice from the cache, no decoding
+    assert session.last_recomputed == () and decoded == [] and again.slices == first.slices
+    for name, volume in first.maps.items():
+        np.testing.assert_array_equal(again.maps[name], volume)
+    np.testing.assert_array_equal(again.probability, first.probability)
+    # a click on slice 5 without propagation changes slice 5's prompt only
+    session.update(UserPrompts(foreground=[[22, 18, 5]]), propagate=False)
+    decoded.clear()
+    changed = session.uncertainty()
+    assert set(session.last_recomputed) == {5} & set(changed.slices) and len(decoded) == len(session.last_recomputed)
+    # what the cache returned equals decoding every slice anew
+    session.uncertainty_cache.clear()
+    fresh = session.uncertainty()
+    assert set(session.last_recomputed) == set(fresh.slices) == set(changed.slices)
+    for name, volume in fresh.maps.items():
+        np.testing.assert_array_equal(changed.maps[name], volume)
+    np.testing.assert_array_equal(changed.probability, fresh.probability)
+    session.reset()
+    assert len(session.uncertainty_cache) == 0
+
+
+def test_uncertainty_cache_is_bounded_and_keys_on_the_prompt() -> None:
+    from monai_baldsam.inferers.slicewise import SlicePrompt
+    from monai_baldsam.volume.uncertainty_cache import SliceScores, SliceUncertaintyCache, prompt_signature
+
+    box = SlicePrompt(box_xyxy=np.array([1.0, 2.0, 10.0, 12.0]))
+    moved = SlicePrompt(box_xyxy=np.array([1.0, 2.0, 10.0, 13.0]))
+    clicked = SlicePrompt(box_xyxy=np.array([1.0, 2.0, 10.0, 12.0]), points_xy=np.array([[4.0, 5.0]]),
+                          labels=np.array([1]))
+    keys = {prompt_signature(3, p) for p in (box, moved, clicked)} | {prompt_signature(4, box)}
+    assert len(keys) == 4 and prompt_signature(3, box) == prompt_signature(3, SlicePrompt(box_xyxy=box.box_xyxy.copy()))
+    scores = SliceScores(np.zeros((8, 8), np.float32), {"mutual_information": np.zeros((8, 8), np.float32)})
+    cache = SliceUncertaintyCache(max_items=2, max_bytes=3 * scores.nbytes)
+    for index in range(3):
+        cache.put(index, "a", scores)
+    assert len(cache) == 2 and 0 not in cache and cache.nbytes == 2 * scores.nbytes  # least recently used went
+    assert cache.get(1, "b") is None and 1 not in cache  # another prompt: the stale entry is dropped
+    assert cache.get(2, "a") is scores and (cache.hits, cache.misses) == (1, 1)
+    with pytest.raises(ValueError, match="positive"):
+        SliceUncertaintyCache(max_items=0)

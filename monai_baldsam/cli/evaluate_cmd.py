@@ -8,11 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from monai_baldsam.cli.model_args import add_bundle_argument, apply_bundle
+
 __all__ = ["add_parser", "run", "run_volumes", "click_model_from_args"]
-
-_SUMMARY_KEYS = ("policy", "first", "n_images", "clicks", "noc80", "noc85", "noc90", "failures_at_budget", "miou_at",
-                 "auc", "seconds_per_click")
-
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -42,8 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="Bayesian prediction head: general, ultrasound|busi, polyp|kvasir, skin|ph2, or a head "
                              "file; needed by the bald and entropy policies")
     parser.add_argument("--checkpoint-sha256", default=None, help="expected SHA-256 of a fine-tuned --checkpoint")
-    # MONAI bundles (--bundle) will plug in here and in
-    # click_model_from_args: anything that implements evaluation.model.ClickModel.
+    add_bundle_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, default=None,
@@ -87,14 +84,13 @@ def run_volumes(args: argparse.Namespace, start: float) -> int:
     from tqdm.auto import tqdm
 
     from monai_baldsam.evaluation.policies import parse_policy_names
-    from monai_baldsam.evaluation.report import check_output_dir, plot_curves
+    from monai_baldsam.evaluation.report import check_output_dir, write_volume_report
     from monai_baldsam.evaluation.volumes import (
         VOLUME_POLICIES,
         discover_volume_cases,
         evaluate_volumes,
         summarize_volume_results,
     )
-    from monai_baldsam.io.atomic import atomic_write_text
     from monai_baldsam.segmentation import Segmenter
 
     policies = parse_policy_names(args.policy)
@@ -111,16 +107,12 @@ def run_volumes(args: argparse.Namespace, start: float) -> int:
     segmenter = Segmenter(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device, head=args.head)
     results = evaluate_volumes(cases, segmenter, policies, args.clicks, args.seed,
                                progress=None if args.no_progress else lambda c: tqdm(c, desc="volumes", unit="volume"))
-    summary = summarize_volume_results(results)
-    report = {"data": str(Path(args.data).expanduser().resolve()), "head": args.head, "backbone": args.backbone,
-              "first": "box on the largest ground-truth slice, then propagation", "seed": args.seed,
-              "metric": "Dice over the whole volume after every interaction", "policies": summary}
-    atomic_write_text(out / "metrics.json", json.dumps(report, indent=1) + "\n", overwrite=args.overwrite)
-    plot_curves({p: s["mdice_curve"] for p, s in summary.items()}, out / "dice_vs_clicks.png", "mean Dice",
-                f"{len(cases)} volumes, box first", overwrite=args.overwrite)
-    print(json.dumps({"out": str(out), "runs": {p: {k: s[k] for k in ("n_volumes", "mdice_at", "noc85", "noc90")}
-                                                 for p, s in summary.items()},
-                      "seconds": round(time.perf_counter() - start, 2)}, indent=2))
+    meta = {"data": str(Path(args.data).expanduser().resolve()), "head": args.head, "backbone": args.backbone,
+            "first": "box on the largest ground-truth slice, then propagation", "seed": args.seed,
+            "metric": "Dice over the whole volume after every interaction"}
+    report = write_volume_report(summarize_volume_results(results), out, meta, overwrite=args.overwrite)
+    report["seconds"] = round(time.perf_counter() - start, 2)
+    print(json.dumps(report, indent=2))
     return 0
 
 
@@ -128,10 +120,11 @@ def run(args: argparse.Namespace) -> int:
     from monai_baldsam.evaluation.data import discover_cases, validate_masks
     from monai_baldsam.evaluation.volumes import is_volume_folder
     from monai_baldsam.evaluation.policies import parse_policy_names
-    from monai_baldsam.evaluation.report import check_output_dir, plot_comparison, write_run
+    from monai_baldsam.evaluation.report import check_output_dir, write_runs
     from monai_baldsam.evaluation.runner import evaluate
 
     start = time.perf_counter()
+    apply_bundle(args)
     _check_args(args)
     if args.threads is not None:
         import torch
@@ -149,13 +142,7 @@ def run(args: argparse.Namespace) -> int:
     meta = {"backbone": args.backbone, "checkpoint": args.checkpoint, "device": str(args.device),
             "data": str(Path(args.data).expanduser().resolve()), "limit": args.limit,
             "datalist_key": args.datalist_key}
-    summaries = []
-    for (_, policy), result in runs.items():
-        folder = out / policy if len(policies) > 1 else out
-        summaries.append(write_run(result, folder, meta, overwrite=args.overwrite))
-    report: dict[str, Any] = {"out": str(out), "runs": [{k: s[k] for k in _SUMMARY_KEYS} for s in summaries]}
-    if len(summaries) > 1:
-        report["compare_png"] = str(plot_comparison(summaries, out / "compare.png", overwrite=args.overwrite))
+    report = write_runs(runs, out, meta, overwrite=args.overwrite)
     report["seconds"] = round(time.perf_counter() - start, 2)
     print(json.dumps(report, indent=2))
     return 0

@@ -1,7 +1,8 @@
 """``baldsam segment``: segment an image or volume from a box and clicks and write the mask (and an overlay).
 
 On a volume the result propagates from the prompted slice(s) through the object (``--no-propagate``: the prompted
-slices only); for a DICOM series input ``--seg-out`` also writes a DICOM SEG.
+slices only); for a DICOM series input ``--seg-out`` also writes a DICOM SEG. The JSON report carries UncertainSAM's
+predicted IoU and uncertainty gaps of each prompted slice's mask (``--usam``, see :mod:`monai_baldsam.usam`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from monai_baldsam.cli.model_args import add_bundle_argument, apply_bundle
 from monai_baldsam.cli.prompt_args import add_prompt_arguments, prompts_from_args
 
 if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
@@ -37,10 +39,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--backbone", default="lite_medsam", help="lite_medsam (default), vit_b, vit_l or vit_h")
     parser.add_argument("--checkpoint", default=None, help="checkpoint file of the backbone")
     parser.add_argument("--checkpoint-sha256", default=None, help="expected SHA-256 of a fine-tuned --checkpoint")
+    add_bundle_argument(parser)
     parser.add_argument("--head", default=None,
                         help="decode the prompted slices with a Bayesian prediction head (general, ultrasound|busi, "
                              "polyp|kvasir, skin|ph2, or a head file): needed for clicks with lite_medsam, which "
                              "ignores point prompts; propagation to other slices keeps SAM's box prompts")
+    parser.add_argument("--usam", default="auto",
+                        help="UncertainSAM heads that add each prompted slice's predicted IoU and uncertainty gaps to "
+                             "the report (a shipped name, e.g. general, or a heads file); auto (default): the shipped "
+                             "heads when the backbone is lite_medsam; none: no quality")
     parser.add_argument("--download", action="store_true", help="download the official SAM checkpoint if missing")
     parser.add_argument("--window", default="auto",
                         help="intensity window: auto, minmax, percentile, ct or a CT preset (soft_tissue, lung, bone, ...)")
@@ -72,6 +79,15 @@ def _check_volume_options(image: MetaTensor, propagate: bool | None, seg_out: st
     return is_volume if propagate is None else bool(propagate)
 
 
+def _usam_name(value: str, backbone: str) -> str | None:
+    """The UncertainSAM heads to use: ``auto`` -> the shipped ``general`` heads for LiteMedSAM (none otherwise)."""
+    if value == "none":
+        return None
+    if value == "auto":
+        return "general" if backbone == "lite_medsam" else None
+    return value
+
+
 def _propagation_report(session: VolumeSession, runs: list[PropagationRun]) -> dict[str, Any]:
     covered = session.slice_range()
     return {
@@ -93,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
     from monai_baldsam.volume.geometry import resolve_axis
 
     start = time.perf_counter()
+    apply_bundle(args)
     prompts = prompts_from_args(args)
     image = load_image(args.image, channel=args.channel)
     propagate = _check_volume_options(image, args.propagate, args.seg_out)
@@ -106,6 +123,11 @@ def run(args: argparse.Namespace) -> int:
     protected = tuple(p for p in (out, seg_out) if p is not None)
     overlay = check_output_path(args.overlay, inputs, protected, args.overwrite) if args.overlay else None
     window = None if args.window == "auto" else WindowIntensity(args.window)
+    usam = _usam_name(args.usam, args.backbone)
+    if usam is not None:
+        from monai_baldsam.usam import resolve_usam
+
+        resolve_usam(usam)  # a missing heads file is an error before any model runs
     segmenter = Segmenter(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device, window,
                           axis if image.ndim == 4 else args.axis, allow_download=args.download, head=args.head)
     propagation = None
@@ -118,12 +140,16 @@ def run(args: argparse.Namespace) -> int:
         propagation = _propagation_report(session, runs)
     else:
         label = segmenter(image, prompts)
+    quality = segmenter.mask_quality(image, prompts, usam) if usam is not None else None  # before any write
     written = write_mask(label, image, out, overwrite=args.overwrite)
     report = {"image": str(args.image), "shape": list(image.shape[1:]), "backbone": segmenter.predictor.backbone.signature,
               "head": args.head,
               "mask": str(written), "foreground_voxels": int(label.sum()), "slices": sorted(slice_prompts)}
     if image.ndim == 4:
         report["axis"] = axis
+    if quality is not None:
+        report["usam"] = usam
+        report["quality"] = [{"slice": index, **quality[index].to_dict()} for index in sorted(quality)]
     if propagation is not None:
         report["propagation"] = propagation
     if seg_out is not None:

@@ -7,6 +7,7 @@ import json
 import time
 from pathlib import Path
 
+from monai_baldsam.cli.model_args import add_bundle_argument, apply_bundle
 from monai_baldsam.cli.prompt_args import add_prompt_arguments, prompts_from_args
 
 __all__ = ["add_parser", "run"]
@@ -23,8 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("image", help="input image: .png/.jpg, .nii/.nii.gz, .dcm or a DICOM series folder")
     add_prompt_arguments(parser)
-    parser.add_argument("--head", default="general",  # registry.DEFAULT_HEAD; not imported: keeps --help fast
+    parser.add_argument("--head", default=None,
                         help="prediction head: general (default), ultrasound|busi, polyp|kvasir, skin|ph2, or a file")
+    add_bundle_argument(parser)
     parser.add_argument("--uncertainty-out", default=None,
                         help="write the mutual-information map in bits (0..1): .png for 2D, .nii/.nii.gz for 3D (the "
                              "input's geometry)")
@@ -55,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
     from monai_baldsam.volume.geometry import resolve_axis
 
     start = time.perf_counter()
+    apply_bundle(args, default_head="general")  # registry.DEFAULT_HEAD; not imported: keeps --help fast
     if args.footprint is not None and not 0.0 <= args.footprint < 0.5:
         raise ValueError(f"--footprint is a fraction of the image's shorter side in [0, 0.5), got {args.footprint}")
     if args.gate is not None and not 0.0 <= args.gate <= 1.0:

@@ -43,12 +43,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "validation metrics). Never train on dev data: it is for benchmarks.",
     )
     parser.add_argument("--data", nargs="+", required=True,
-                        help="training folders with images/ and masks/ (e.g. ../shared/data/train/busi)")
+                        help="training folders with images/ and masks/ (e.g. ../shared/data/train/busi); a folder "
+                             "of 3D volumes (NIfTI or DICOM series, e.g. train/brats_mri3d) trains on the slices "
+                             "along each volume's through-plane axis, windowed per volume and split by volume")
     parser.add_argument("--out", required=True, help="head file to write (.pt); its card goes beside it (.json)")
     parser.add_argument("--backbone", default="lite_medsam", help="lite_medsam (default), vit_b, vit_l or vit_h")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default 20; early stopping)")
     parser.add_argument("--init", default=None,
                         help="start from this head (a shipped name or a file): fine-tuning, e.g. a domain head")
+    parser.add_argument("--bundle", default=None,
+                        help="start from a shipped bundle's head (baldsam_polyp, ...; `baldsam bundles` lists them)")
     parser.add_argument("--lr", type=float, default=None, help="peak learning rate (default 2e-3, cosine decay)")
     parser.add_argument("--max-per-folder", nargs="+", default=None, metavar="N|FOLDER=N",
                         help="use at most N images per folder (seeded draw), or per folder name")
@@ -87,6 +91,12 @@ def run(args: argparse.Namespace) -> int:
         config = replace(config, lr=args.lr)
     if args.max_minutes is not None:
         config = replace(config, max_train_seconds=60.0 * args.max_minutes)
+    if args.bundle:
+        if args.init:
+            raise ValueError("give either --bundle or --init, not both: --bundle starts from the bundle's head")
+        from monai_baldsam.bundles import bundle_dir, bundle_metadata
+
+        args.init = str(bundle_dir(args.bundle) / bundle_metadata(args.bundle)["baldsam"]["head"])
     init = resolve_head(args.init).path if args.init else None
     result = train_head(args.data, args.out, backbone=args.backbone, epochs=args.epochs, device=args.device,
                         seed=args.seed, val_fraction=args.val_fraction, store_dir=args.store,

@@ -99,7 +99,7 @@ def _from_folder(root: Path) -> list[EvalCase]:
     return [EvalCase(stem, images[stem], masks[stem]) for stem in sorted(images)]
 
 
-def _from_datalist(path: Path, key: str | None) -> list[EvalCase]:
+def _from_datalist(path: Path, key: str | None, base_dir: Path | None = None) -> list[EvalCase]:
     try:
         content = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
@@ -122,7 +122,8 @@ def _from_datalist(path: Path, key: str | None) -> list[EvalCase]:
             raise ValueError(f"datalist {path}: entry {n} of {section!r} needs string 'image' and 'label' paths, "
                              f"got {entry!r}")
         image, mask = (Path(entry[k]).expanduser() for k in ("image", "label"))
-        image, mask = (p if p.is_absolute() else path.parent / p for p in (image, mask))
+        base = path.parent if base_dir is None else base_dir
+        image, mask = (p if p.is_absolute() else base / p for p in (image, mask))
         for p in (image, mask):
             _refuse_3d(p)
             if not p.exists():
@@ -136,9 +137,11 @@ def _from_datalist(path: Path, key: str | None) -> list[EvalCase]:
     return cases
 
 
-def discover_cases(data: PathLike, datalist_key: str | None = None, limit: int | None = None) -> list[EvalCase]:
+def discover_cases(data: PathLike, datalist_key: str | None = None, limit: int | None = None,
+                   base_dir: PathLike | None = None) -> list[EvalCase]:
     """The evaluation cases of ``data`` (a folder with images/ and masks/, or a datalist JSON), in a fixed order
-    (sorted by stem for a folder, the list's order for a datalist), the first ``limit`` only when given."""
+    (sorted by stem for a folder, the list's order for a datalist), the first ``limit`` only when given. A datalist's
+    relative paths are relative to ``base_dir`` (a bundle's ``dataset_dir``), else to the datalist's folder."""
     root = Path(data).expanduser()
     if not root.exists():
         raise FileNotFoundError(f"evaluation data {root} does not exist")
@@ -148,7 +151,7 @@ def discover_cases(data: PathLike, datalist_key: str | None = None, limit: int |
         if root.suffix.lower() != ".json":
             raise ValueError(f"{root} is a file but not a datalist JSON: give a folder with images/ and masks/, or a "
                              "MONAI datalist .json")
-        cases = _from_datalist(root, datalist_key)
+        cases = _from_datalist(root, datalist_key, Path(base_dir).expanduser() if base_dir else None)
     else:
         if datalist_key:
             raise ValueError("--datalist-key applies to a datalist JSON, not to a folder")

@@ -40,6 +40,8 @@ __all__ = [
     "run_summary",
     "curves_csv",
     "write_run",
+    "write_runs",
+    "write_volume_report",
     "plot_curves",
     "load_run",
     "run_label",
@@ -216,6 +218,40 @@ def write_run(run: RunResult, outdir: PathLike, meta: Mapping[str, Any] | None =
     plot_run(summary, out / PLOT_FILE, overwrite=overwrite)
     atomic_write_text(out / METRICS_FILE, json.dumps(summary, indent=1) + "\n", overwrite=overwrite)
     return summary
+
+
+#: The columns of a run that command-line reports print.
+SUMMARY_KEYS = ("policy", "first", "n_images", "clicks", "noc80", "noc85", "noc90", "failures_at_budget", "miou_at",
+                "auc", "seconds_per_click")
+
+
+def write_runs(runs: Mapping[tuple[str, str], RunResult], outdir: PathLike, meta: Mapping[str, Any] | None = None,
+               overwrite: bool = False) -> dict[str, Any]:
+    """Write every run of :func:`~monai_baldsam.evaluation.runner.evaluate` (into ``outdir/<policy>/`` when there
+    are several, plus ``compare.png``) and return the short report the CLI prints."""
+    out = Path(outdir)
+    several = len(runs) > 1
+    summaries = [write_run(result, out / policy if several else out, meta, overwrite=overwrite)
+                 for (_, policy), result in runs.items()]
+    report: dict[str, Any] = {"out": str(out), "runs": [{k: s[k] for k in SUMMARY_KEYS} for s in summaries]}
+    if several:
+        report["compare_png"] = str(plot_comparison(summaries, out / "compare.png", overwrite=overwrite))
+    return report
+
+
+def write_volume_report(summary: Mapping[str, Mapping[str, Any]], outdir: PathLike, meta: Mapping[str, Any],
+                        overwrite: bool = False) -> dict[str, Any]:
+    """Write ``metrics.json`` (``meta`` + the per-policy ``summary`` of
+    :func:`~monai_baldsam.evaluation.volumes.summarize_volume_results`) and ``dice_vs_clicks.png`` of a volume
+    evaluation; return the short report the CLI prints."""
+    out = Path(outdir)
+    atomic_write_text(out / METRICS_FILE, json.dumps({**meta, "policies": summary}, indent=1) + "\n",
+                      overwrite=overwrite)
+    n_volumes = max((s["n_volumes"] for s in summary.values()), default=0)
+    plot_curves({p: s["mdice_curve"] for p, s in summary.items()}, out / "dice_vs_clicks.png", "mean Dice",
+                f"{n_volumes} volumes, box first", overwrite=overwrite)
+    return {"out": str(out), "runs": {p: {k: s[k] for k in ("n_volumes", "mdice_at", "noc85", "noc90")}
+                                      for p, s in summary.items()}}
 
 
 def load_run(path: PathLike) -> dict[str, Any]:

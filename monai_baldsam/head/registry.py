@@ -21,10 +21,12 @@ SHIPPED_HEADS: dict[str, str] = {
     "ultrasound": "busi_v1",
     "polyp": "kvasir_v1",
     "skin": "ph2_v1",
+    #: fine-tuned from ``general`` on FLAIR slices of train/brats_mri3d (whole tumour), for 3D brain MR
+    "brain_mri": "brats_v1",
     "general_v0": "general_v0",
 }
 #: aliases by training data set
-_ALIASES = {"busi": "ultrasound", "kvasir": "polyp", "ph2": "skin"}
+_ALIASES = {"busi": "ultrasound", "kvasir": "polyp", "ph2": "skin", "brats": "brain_mri"}
 DEFAULT_HEAD = "general"
 
 
@@ -38,7 +40,8 @@ class HeadFile:
 
 
 def resolve_head(name_or_path: str | os.PathLike[str]) -> HeadFile:
-    """A shipped head's name (``general``, ``ultrasound``/``busi``, ``polyp``/``kvasir``, ``skin``/``ph2``) or a path
+    """A shipped head's name (``general``, ``ultrasound``/``busi``, ``polyp``/``kvasir``, ``skin``/``ph2``,
+    ``brain_mri``/``brats``) or a path
     to a head file. A path's card (same stem, ``.json``) supplies the expected hash when it exists."""
     text = str(name_or_path)
     key = _ALIASES.get(text, text)

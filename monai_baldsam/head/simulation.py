@@ -68,7 +68,8 @@ def start_sessions(items: Sequence[TrainItem], kind: FirstKind | str, rng: np.ra
                    img_size: int, low_res: int, box_jitter: float = 0.0, click_spread: float = 0.0) -> SessionBatch:
     """First prompts for ``items``: with ``rng`` None everything is deterministic (the evaluation's first prompts:
     exact box, deepest click); otherwise boxes are jittered by up to ``box_jitter`` and first clicks drawn among
-    points at least ``1 - click_spread`` as deep as the deepest."""
+    points at least ``1 - click_spread`` as deep as the deepest. An empty volume slice (no object) always starts
+    from its box (its neighbour's: see :class:`~monai_baldsam.head.training_data.TrainItem`)."""
     kind = FirstKind(kind)
     batch = len(items)
     boxes = np.zeros((batch, 4))
@@ -77,7 +78,8 @@ def start_sessions(items: Sequence[TrainItem], kind: FirstKind | str, rng: np.ra
     labels: list[list[int]] = [[] for _ in range(batch)]
     clicked = np.zeros((batch, low_res, low_res), dtype=bool)
     for b, item in enumerate(items):
-        if kind is FirstKind.BOX:
+        # a volume slice without the object is only ever prompted by the box propagated from its neighbour
+        if kind is FirstKind.BOX or item.is_empty:
             box = item.box_xy[None]
             if rng is not None and box_jitter > 0:
                 box = jitter_boxes(box, item.original_hw, float(rng.uniform(0, box_jitter)), rng)

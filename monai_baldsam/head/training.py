@@ -15,10 +15,17 @@ Pipeline of :func:`train_head`:
 5. The head file (:func:`~monai_baldsam.head.checkpoint.save_head`) and a JSON card are written atomically; the
    card's metrics come from the evaluation's own simulator at full resolution (oracle clicks) on the validation
    images, for the head and for the plain decoder.
+
+Under ``torchrun`` (a bundle's ``multi_gpu_train.json``) the head is wrapped in ``DistributedDataParallel``, each
+epoch's images are dealt to the ranks by a ``DistributedSampler`` (padded so every rank takes as many steps), the
+first-prompt kind and number of rounds of each step come from a generator shared by all ranks, every rank validates
+on the same images (so early stopping agrees), and rank 0 gathers the ranks' last-layer pixels, fits the posterior
+and writes the head and its card.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -34,6 +41,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from monai_baldsam import distributed
 from monai_baldsam.bayes import LastLayerLaplace
 from monai_baldsam.evaluation.model import ClickModel, SamClickModel
 from monai_baldsam.evaluation.policies import make_policy
@@ -46,6 +54,7 @@ from monai_baldsam.head.features import FeatureExtractor
 from monai_baldsam.head.model import HeadConfig, PredictionHead
 from monai_baldsam.head.simulation import FirstKind, run_session_rounds, start_sessions
 from monai_baldsam.head.training_data import TrainItem, load_items, split_cases
+from monai_baldsam.head.volume_slices import VolumeSliceCase
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.sam.backbones import SamBackbone, load_backbone
 from monai_baldsam.sam.checkpoints import file_sha256
@@ -213,6 +222,11 @@ def _model_device(model: ClickModel) -> torch.device:
     return predictor.device if predictor is not None else torch.device("cpu")
 
 
+def _with_object(items: Sequence[TrainItem]) -> list[TrainItem]:
+    """The items that hold the object (validation sessions need a box and a first click inside it)."""
+    return [item for item in items if not item.is_empty]
+
+
 def _per_domain(items: Sequence[TrainItem]) -> dict[str, int]:
     counts: dict[str, int] = {}
     for item in items:
@@ -230,7 +244,8 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     ``.json``: the card). See the module docstring for the steps.
 
     Args:
-        data_dirs: folders with ``images/`` and ``masks/`` (matching stems); never the dev data.
+        data_dirs: folders with ``images/`` and ``masks/`` (matching stems; or of 3D volumes, trained on their
+            slices, split by volume: :mod:`~monai_baldsam.head.volume_slices`); never the dev data.
         out: the head file (``.pt``); refused if it exists unless ``overwrite``.
         backbone: registry name or a loaded :class:`SamBackbone`.
         epochs: overrides ``config.epochs``.
@@ -281,37 +296,50 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
             torch.manual_seed(seed)
             head = PredictionHead(head_config).to(device)
     extractor = FeatureExtractor(model, head_config.features)
-    rng = np.random.default_rng(seed)
+    rank, world = distributed.rank(), distributed.world_size()
+    # one process: a single generator, as before; several: clicks per rank, the step schedule shared by all ranks
+    rng = np.random.default_rng(seed) if world == 1 else np.random.default_rng([seed, rank])
+    schedule_rng = rng if world == 1 else np.random.default_rng([seed, world])
+    sampler = None if world == 1 else torch.utils.data.DistributedSampler(
+        range(len(train_items)), num_replicas=world, rank=rank, shuffle=True, seed=seed)
+    model_head = head if world == 1 else torch.nn.parallel.DistributedDataParallel(
+        head, device_ids=[model.device] if model.device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil(len(train_items) / config.batch_size)
+    steps_per_epoch = math.ceil((len(train_items) if sampler is None else len(sampler)) / config.batch_size)
     total_steps = max(1, steps_per_epoch * config.epochs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
     history: list[dict[str, Any]] = []
     best_score, best_state, best_epoch, stale = -1.0, copy.deepcopy(head.state_dict()), 0, 0
     if init_info is not None:  # a fine-tune keeps its starting point unless an epoch beats it on validation
-        val = validate_low_res(extractor, head, val_items or train_items[:16], config.val_rounds)
+        val = validate_low_res(extractor, head, val_items or _with_object(train_items)[:16], config.val_rounds)
         best_score = float(np.mean([curve[-1] for curve in val.values()]))
         history.append({"epoch": 0, "val_miou": val, "score": round(best_score, 4)})
         tqdm.write(f"epoch 0 (init): val mIoU box {val['box']}, click {val['click']}")
     train_start = time.time()  # the time budget counts training, not the (cached) encoding before it
+    progress = progress and rank == 0
     epoch_bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress)
     for epoch in epoch_bar:
         head.train()
         losses = []
-        order = rng.permutation(len(train_items))
+        if sampler is None:
+            order = rng.permutation(len(train_items))
+        else:
+            sampler.set_epoch(epoch)
+            order = np.fromiter(iter(sampler), dtype=np.int64)
         batch_bar = tqdm(_batches([train_items[i] for i in order], config.batch_size), desc=f"epoch {epoch}",
                          unit="batch", leave=False, disable=not progress)
         for batch in batch_bar:
-            kind = FirstKind.BOX if rng.random() < config.box_probability else FirstKind.CLICK
-            n_rounds = int(rng.integers(config.min_rounds, config.max_rounds + 1))
+            kind = FirstKind.BOX if schedule_rng.random() < config.box_probability else FirstKind.CLICK
+            n_rounds = int(schedule_rng.integers(config.min_rounds, config.max_rounds + 1))
             state = start_sessions(batch, kind, rng, extractor.img_size, extractor.low_res, config.box_jitter,
                                    config.click_spread)
             target, valid = _targets(batch, model.device)
             batch_loss = 0.0
-            for _, _, output in run_session_rounds(extractor, head, state, n_rounds, rng, lambda r: True,
+            for r, _, output in run_session_rounds(extractor, model_head, state, n_rounds, rng, lambda r: True,
                                                    config.click_spread, config.uncertain_click_fraction):
                 loss = segmentation_loss(output.logits, target, valid) / n_rounds
-                loss.backward()
+                with _no_sync(model_head, last=r == n_rounds - 1):  # gradients are averaged once per step
+                    loss.backward()
                 batch_loss += float(loss.detach())
             torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
             optimizer.step()
@@ -319,11 +347,12 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
             scheduler.step()
             losses.append(batch_loss)
             batch_bar.set_postfix(loss=f"{np.mean(losses):.4f}")
-        val = validate_low_res(extractor, head, val_items or train_items[:16], config.val_rounds)
+        val = validate_low_res(extractor, head, val_items or _with_object(train_items)[:16], config.val_rounds)
         score = float(np.mean([curve[-1] for curve in val.values()]))
         history.append({"epoch": epoch, "train_loss": round(float(np.mean(losses)), 5), "val_miou": val,
                         "score": round(score, 4)})
-        tqdm.write(f"epoch {epoch}: loss {np.mean(losses):.4f}, val mIoU box {val['box']}, click {val['click']}")
+        if progress:
+            tqdm.write(f"epoch {epoch}: loss {np.mean(losses):.4f}, val mIoU box {val['box']}, click {val['click']}")
         elapsed = time.time() - train_start
         if score > best_score:
             best_score, best_state, best_epoch, stale = score, copy.deepcopy(head.state_dict()), epoch, 0
@@ -332,13 +361,16 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
             if stale >= config.patience:
                 tqdm.write(f"early stop after epoch {epoch}: no improvement for {config.patience} epochs")
                 break
-        if config.max_train_seconds is not None and elapsed > config.max_train_seconds:
+        if distributed.broadcast_flag(config.max_train_seconds is not None and elapsed > config.max_train_seconds):
             tqdm.write(f"stopping after epoch {epoch}: the time budget of {config.max_train_seconds:.0f} s is spent")
             break
     head.load_state_dict(best_state)
     head.eval()
-    train_rows = collect_last_layer_rows(extractor, head, train_items, rng, config.laplace_rounds,
+    train_rows = collect_last_layer_rows(extractor, head, distributed.shard(train_items), rng, config.laplace_rounds,
                                config.laplace_pixels_per_state, config.batch_size)
+    train_rows = [row for rows in distributed.gather_to_all(train_rows) for row in rows]
+    if rank != 0:  # rank 0 fits the posterior and writes the files
+        return TrainResult(out, card_path, {})
     val_rows = collect_last_layer_rows(extractor, head, val_items, np.random.default_rng(seed + 1), config.laplace_rounds,
                              config.laplace_pixels_per_state, config.batch_size)
     laplace, laplace_info = _fit_laplace(head, model, train_rows, val_rows, config.laplace_structure,
@@ -349,7 +381,7 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
                "sam_decoder": _evaluate_full_res(SamClickModel(SamPredictor(model)), val_items,
                                                  config.eval_interactions, seed)} if val_items else {}
     data_names = [display_data_dir(d) for d in data_dirs]
-    meta = {"seed": seed, "best_epoch": best_epoch, "data_dirs": data_names, "init": init_info}
+    meta = {"seed": seed, "best_epoch": best_epoch, "data_dirs": data_names, "init": init_info, "world_size": world}
     save_head(out, head, laplace, model, meta=meta, overwrite=overwrite)
     card = {
         "head_file": out.name, "head_sha256": file_sha256(out), "backbone": backbone_signature(model),
@@ -361,11 +393,20 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         "data": {"train": [_describe(i) for i in train_items], "val": [_describe(i) for i in val_items]},
         "history": history, "best_epoch": best_epoch, "laplace": laplace_info,
         "validation_full_res_oracle": metrics,
-        "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device)},
+        "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+                        "world_size": world},
         "duration_s": round(time.time() - start_time, 1),
     }
     atomic_write_text(card_path, json.dumps(card, indent=1) + "\n", overwrite=overwrite)
     return TrainResult(out, card_path, card)
+
+
+def _no_sync(model: torch.nn.Module, last: bool) -> Any:
+    """DDP's ``no_sync`` for every backward of a step but the last (gradients accumulate locally, then one
+    all-reduce); a plain module needs nothing."""
+    if last or not isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        return contextlib.nullcontext()
+    return model.no_sync()
 
 
 def _trained_on(head_path: Path) -> set[str]:
@@ -386,6 +427,11 @@ def display_data_dir(folder: str | os.PathLike[str]) -> str:
         return "/".join(path.parts[-2:])
 
 
-def _describe(item: TrainItem) -> dict[str, str]:
-    return {"domain": item.domain, "name": item.case.name, "image": item.case.image.name,
-            "image_sha256": item.sha256["image"], "mask_sha256": item.sha256["mask"]}
+def _describe(item: TrainItem) -> dict[str, Any]:
+    entry: dict[str, Any] = {"domain": item.domain, "name": item.case.name, "image": item.case.image.name,
+                             "image_sha256": item.sha256["image"], "mask_sha256": item.sha256["mask"]}
+    if isinstance(item.case, VolumeSliceCase):  # a volume's slice: which one, and what prompts an empty one
+        entry.update(volume=item.case.volume, axis=item.case.axis, slice=item.case.index)
+        if item.case.neighbour is not None:
+            entry["neighbour"] = item.case.neighbour
+    return entry

@@ -5,6 +5,7 @@
 * :mod:`~monai_baldsam.volume.propagation` - settings and the prompt one slice gives the next.
 * :mod:`~monai_baldsam.volume.session` - :class:`VolumeSession`: prompt, propagate, correct, re-propagate.
 * :mod:`~monai_baldsam.volume.dicom_seg` - DICOM SEG for masks of DICOM series (highdicom).
+* :mod:`~monai_baldsam.volume.uncertainty_cache` - per-slice uncertainty maps cached by the slice's prompt.
 
 Importing the package loads no model and no data.
 """

@@ -41,6 +41,7 @@ from monai_baldsam.volume.appearance import AppearanceModel
 from monai_baldsam.volume.geometry import mask_area_mm2, resolve_axis, slice_spacing_xy, voxel_spacing
 from monai_baldsam.volume.propagation import PropagationConfig, propagation_prompt
 from monai_baldsam.volume.stopping import StopReason
+from monai_baldsam.volume.uncertainty_cache import SliceScores, SliceUncertaintyCache, prompt_signature
 
 __all__ = ["SliceResult", "PropagationRun", "VolumeUncertainty", "VolumeSession"]
 
@@ -78,6 +79,8 @@ class PropagationRun:
         stop_index: the slice where it stopped (rejected or blocked); ``None`` when the volume ended.
         reason: why it stopped.
         cleared: slices whose old results depended on the anchor's previous result and were removed.
+        rejected: the result the stop rule rejected at ``stop_index`` (not kept in the volume), for inspection;
+            ``None`` when the run stopped for another reason.
     """
 
     anchor: int
@@ -86,6 +89,7 @@ class PropagationRun:
     stop_index: int | None
     reason: StopReason
     cleared: tuple[int, ...] = ()
+    rejected: SliceResult | None = None
 
 
 @dataclass(frozen=True)
@@ -189,6 +193,10 @@ class VolumeSession:
         self._appearance: dict[int, AppearanceModel | None] = {}
         #: slice indices whose embeddings this session asked for (each is encoded at most once while cached).
         self.requested: set[int] = set()
+        #: the click model's per-slice maps, keyed by each slice's prompt (see :meth:`uncertainty`).
+        self.uncertainty_cache = SliceUncertaintyCache()
+        #: the slices the last :meth:`uncertainty` call decoded (the others came from the cache).
+        self.last_recomputed: tuple[int, ...] = ()
 
     # ----------------------------------------------------------------- state
     @property
@@ -215,6 +223,7 @@ class VolumeSession:
         self._results.clear()
         self._user_prompts.clear()
         self._appearance.clear()
+        self.uncertainty_cache.clear()
 
     def label(self) -> MetaTensor:
         """The label ``(1, I, J, K)`` uint8 of every current result, with the image's affine and meta."""
@@ -332,6 +341,7 @@ class VolumeSession:
         previous = self._results[anchor]
         done: list[int] = []
         index, stop_index, reason = anchor + direction, None, StopReason.VOLUME_END
+        rejected_result: SliceResult | None = None
         while 0 <= index < self.num_slices:
             current = self._results.get(index)
             blocked = None
@@ -351,7 +361,7 @@ class VolumeSession:
             result = self._segment(index, prompt, anchor, direction)
             rejected = rule.check(result.area_mm2, previous.area_mm2, result.iou, result.appearance_margin)
             if rejected is not None:
-                stop_index, reason = index, rejected
+                stop_index, reason, rejected_result = index, rejected, result
                 break
             self._results[index] = result
             done.append(index)
@@ -366,7 +376,7 @@ class VolumeSession:
             del self._results[index]
             cleared.append(index)
             index += direction
-        return PropagationRun(anchor, direction, tuple(done), stop_index, reason, tuple(cleared))
+        return PropagationRun(anchor, direction, tuple(done), stop_index, reason, tuple(cleared), rejected_result)
 
     # ----------------------------------------------------------------- uncertainty
     def scored_slices(self) -> list[int]:
@@ -398,23 +408,35 @@ class VolumeSession:
         """The click model's uncertainty maps and probability on :meth:`scored_slices`, as ``(I, J, K)`` volumes.
 
         Each slice is decoded with the prompt that produced its result (the user's on prompted slices, the
-        propagation prompt elsewhere, the next propagation prompt past the ends). ``progress`` may wrap the slice
-        list (e.g. ``tqdm``).
+        propagation prompt elsewhere, the next propagation prompt past the ends). A slice's maps are cached under
+        its prompt's signature (:class:`~monai_baldsam.volume.uncertainty_cache.SliceUncertaintyCache`): a later
+        call decodes only the slices whose prompt changed (listed in :attr:`last_recomputed`). ``progress`` may wrap
+        the slice list (e.g. ``tqdm``).
         """
         slices = self.scored_slices()
         if not slices:
             raise ValueError("nothing is segmented yet: give a box or a click first, then ask for a suggestion")
         maps: dict[str, np.ndarray] = {}
         probability = np.zeros(self.spatial_shape, dtype=np.float32)
+        recomputed: list[int] = []
+        model_tag = f"{type(self.click_model).__name__}@{id(self.click_model)}"
         for index in (progress(slices) if progress is not None else slices):
             prompt = self._scoring_prompt(index)
             if prompt is None:
                 continue
-            output = self._model_output(self._embedding(index), prompt)
-            np.moveaxis(probability, self.axis, 0)[index] = output.probability.T
-            for name, value in output.extras.items():
+            signature = prompt_signature(index, prompt, model_tag)
+            scores = self.uncertainty_cache.get(index, signature)
+            if scores is None:  # new or changed prompt on this slice: decode it again
+                output = self._model_output(self._embedding(index), prompt)
+                scores = SliceScores(np.asarray(output.probability, dtype=np.float32),
+                                     {k: np.asarray(v, dtype=np.float32) for k, v in output.extras.items()})
+                self.uncertainty_cache.put(index, signature, scores)
+                recomputed.append(index)
+            np.moveaxis(probability, self.axis, 0)[index] = scores.probability.T
+            for name, value in scores.maps.items():
                 volume = maps.setdefault(name, np.zeros(self.spatial_shape, dtype=np.float32))
                 np.moveaxis(volume, self.axis, 0)[index] = value.T
+        self.last_recomputed = tuple(recomputed)
         return VolumeUncertainty(maps=maps, probability=probability, slices=tuple(slices), axis=self.axis)
 
     def clicked_ijk(self) -> np.ndarray:

@@ -1,0 +1,212 @@
+"""The pieces a bundle's ``inference.json`` wires into MONAI's ``SupervisedEvaluator`` through ``_target_``.
+
+One inference item is an image with the user's prompts: ``{"image": path, "box": [...], "foreground": [[...]],
+"background": [[...]]}`` (pixel ``(x, y)`` for 2D, voxel ``(i, j, k)`` for 3D, as ``baldsam segment`` takes them).
+Images differ in size, so a batch is kept as lists (:func:`prompted_collate`, :class:`PreparePromptedBatch`)
+instead of stacked tensors. :class:`BaldSamNetwork` segments an image and proposes the next click by BALD;
+:class:`PromptedInferer` runs it on every item of a batch; :class:`SaveBaldSamOutputs` writes the label, the
+mutual-information map and a JSON report per image, atomically and without overwriting.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+from monai.data import MetaTensor
+from monai.inferers import Inferer
+
+from monai_baldsam.io import load_image, write_mask, write_probability_map
+from monai_baldsam.io.atomic import atomic_write_text
+from monai_baldsam.io.formats import full_suffix
+from monai_baldsam.segmentation import Segmenter, UserPrompts, to_slice_prompts
+from monai_baldsam.suggestion import BITS_PER_NAT, suggest_2d, suggest_volume
+
+__all__ = ["inference_items", "LoadPromptedImage", "prompted_collate", "PreparePromptedBatch", "BaldSamNetwork",
+           "PromptedInferer", "SaveBaldSamOutputs"]
+
+PathLike = str | os.PathLike
+
+
+def _resolve(path: str, dataset_dir: PathLike | None) -> Path:
+    found = Path(path).expanduser()
+    if not found.is_absolute() and dataset_dir:
+        found = Path(dataset_dir).expanduser() / found
+    if not found.exists():
+        raise FileNotFoundError(f"input image {found} does not exist: check --image / the datalist and --dataset_dir")
+    return found
+
+
+def _points(value: Any, what: str) -> list[list[float]]:
+    if value in (None, ""):
+        return []
+    points = json.loads(value) if isinstance(value, str) else value
+    if not isinstance(points, (list, tuple)) or any(not isinstance(p, (list, tuple)) for p in points):
+        raise ValueError(f"{what} must be a list of points such as [[x, y]] or [[i, j, k]], got {value!r}")
+    return [list(p) for p in points]
+
+
+def _prompts(entry: Mapping[str, Any]) -> UserPrompts:
+    box = entry.get("box")
+    box = json.loads(box) if isinstance(box, str) and box else (box or None)
+    prompts = UserPrompts(box=box, foreground=_points(entry.get("foreground"), "foreground"),
+                          background=_points(entry.get("background"), "background"))
+    if prompts.is_empty():
+        raise ValueError(f"image {entry.get('image')!r} has no prompt: give a box and/or foreground clicks")
+    return prompts
+
+
+def inference_items(dataset_dir: PathLike | None = None, datalist: PathLike | None = None, image: str | None = None,
+                    box: Any = None, foreground: Any = None, background: Any = None,
+                    datalist_key: str = "testing") -> list[dict[str, Any]]:
+    """The items to segment: one ``image`` with ``box``/``foreground``/``background`` given on the command line, or
+    the ``datalist_key`` list of a datalist JSON whose entries carry the same keys. Relative paths are relative to
+    ``dataset_dir``. Each item is ``{"image": Path, "prompts": UserPrompts}``."""
+    if bool(image) == bool(datalist):
+        raise ValueError("give either --image PATH (with --box/--foreground/--background) or --datalist JSON")
+    if image:
+        entries = [{"image": image, "box": box, "foreground": foreground, "background": background}]
+    else:
+        path = Path(datalist).expanduser()  # type: ignore[arg-type]
+        if not path.is_absolute() and dataset_dir and not path.exists():
+            path = Path(dataset_dir).expanduser() / path
+        try:
+            content = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as err:
+            raise ValueError(f"cannot read the datalist {path}: {err}") from None
+        entries = content.get(datalist_key) if isinstance(content, dict) else None
+        if not isinstance(entries, list) or not entries:
+            raise ValueError(f"datalist {path} needs a non-empty {datalist_key!r} list of "
+                             "{'image': ..., 'box': [...], 'foreground': [...]} entries")
+    items = []
+    for entry in entries:
+        if not isinstance(entry, dict) or not isinstance(entry.get("image"), str):
+            raise ValueError(f"each inference entry needs an 'image' path, got {entry!r}")
+        items.append({"image": _resolve(entry["image"], dataset_dir), "prompts": _prompts(entry)})
+    return items
+
+
+class LoadPromptedImage:
+    """``{"image": path, "prompts": ...}`` -> the image loaded as ``baldsam segment`` loads it (MetaTensor with the
+    affine), its prompts checked against its size before any model runs."""
+
+    def __init__(self, channel: int | None = None, axis: int | None = None) -> None:
+        self.channel = channel
+        self.axis = axis
+
+    def __call__(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        image = load_image(item["image"], channel=self.channel)
+        if image.ndim == 4:
+            from monai_baldsam.volume.geometry import resolve_axis
+
+            axis = resolve_axis(self.axis, image.affine)
+        else:
+            axis = 2
+        to_slice_prompts(item["prompts"], image.shape[1:], axis)
+        return {**item, "image": image}
+
+
+def prompted_collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """A batch as lists per key (images of different sizes are not stacked)."""
+    return {key: [item[key] for item in batch] for key in batch[0]}
+
+
+class PreparePromptedBatch:
+    """``prepare_batch`` of the evaluator: the image list as inputs, no target, the prompts as keyword argument."""
+
+    def __call__(self, batchdata: Mapping[str, Any], device: str | torch.device | None = None,
+                 non_blocking: bool = False, **kwargs: Any) -> tuple[Any, None, tuple, dict[str, Any]]:
+        return batchdata["image"], None, (), {"prompts": batchdata["prompts"]}
+
+
+class BaldSamNetwork(torch.nn.Module):
+    """SAM (frozen backbone) + the bundle's Bayesian head: image and prompts -> label, BALD maps, next click.
+
+    Args:
+        backbone: registry name of the backbone (``lite_medsam``).
+        head: the head file (the bundle's ``models/head.pt``) or a shipped head's name.
+        device: where the models run.
+        footprint, gate: the BALD click rule (defaults: the package's tuned values).
+        axis: slicing axis of volumes (``None``: the through-plane axis).
+        usam: UncertainSAM heads (name or file) whose predicted IoU and gaps of the prompted slices' masks go into
+            the output; ``None``: none.
+    """
+
+    def __init__(self, backbone: str = "lite_medsam", head: str | None = None, device: str | torch.device = "cpu",
+                 footprint: float | None = None, gate: float | None = None, axis: int | None = None,
+                 usam: str | None = "general") -> None:
+        super().__init__()
+        if not head:
+            raise ValueError("BaldSamNetwork needs the head file (the bundle's models/head.pt)")
+        self.segmenter = Segmenter(backbone, device=device, head=str(head), axis=axis)
+        self.footprint, self.gate = footprint, gate
+        self.usam = usam
+
+    def forward(self, image: MetaTensor, prompts: UserPrompts) -> dict[str, Any]:
+        start = time.perf_counter()
+        if image.ndim == 4:
+            found = suggest_volume(self.segmenter, image, prompts, self.footprint, self.gate)
+        else:
+            found = suggest_2d(self.segmenter, image, prompts, self.footprint, self.gate)
+        quality = None
+        if self.usam:
+            by_slice = self.segmenter.mask_quality(image, prompts, self.usam)
+            quality = by_slice[0].to_dict() if image.ndim == 3 else {str(k): q.to_dict() for k, q in by_slice.items()}
+        return {"mask": found.maps["mask"], "mutual_information": found.maps["mutual_information"],
+                "probability": found.maps["probability"], "next_click": found.to_dict(), "quality": quality,
+                "seconds": round(time.perf_counter() - start, 3)}
+
+
+class PromptedInferer(Inferer):
+    """Runs the network on every image of a batch with its own prompts."""
+
+    def __call__(self, inputs: Sequence[MetaTensor], network: Any, prompts: Sequence[UserPrompts],
+                 *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        if len(inputs) != len(prompts):
+            raise ValueError(f"{len(inputs)} images but {len(prompts)} prompt sets in the batch")
+        return [network(image, prompt) for image, prompt in zip(inputs, prompts)]
+
+
+def _stem(image: MetaTensor, index: int) -> str:
+    name = Path(str(image.meta.get("filename_or_obj", f"image_{index}"))).name
+    suffix = full_suffix(name)
+    return name[: -len(suffix)] if suffix else name
+
+
+class SaveBaldSamOutputs:
+    """Postprocessing: writes ``<output_dir>/<image stem>/label.png|.nii.gz`` (the input's geometry),
+    ``uncertainty.png|.nii.gz`` (mutual information in bits, clipped to [0, 1]) and ``result.json`` (the next click,
+    the prompts, timings). Existing files are refused unless ``overwrite``; every write is atomic."""
+
+    def __init__(self, output_dir: PathLike, overwrite: bool = False, write_uncertainty: bool = True) -> None:
+        if not str(output_dir):
+            raise ValueError("give the output folder: --output_dir DIR")
+        self.output_dir = Path(output_dir).expanduser()
+        self.overwrite = overwrite
+        self.write_uncertainty = write_uncertainty
+
+    def __call__(self, output: dict[str, Any]) -> dict[str, Any]:
+        images, preds = output["image"], output["pred"]
+        written = []
+        for index, (image, pred) in enumerate(zip(images, preds)):
+            folder = self.output_dir / _stem(image, index)
+            folder.mkdir(parents=True, exist_ok=True)
+            suffix = ".png" if image.ndim == 3 else ".nii.gz"
+            files = {"label": str(write_mask(np.asarray(pred["mask"])[None], image, folder / f"label{suffix}",
+                                             overwrite=self.overwrite))}
+            if self.write_uncertainty:
+                bits = (np.asarray(pred["mutual_information"]) * BITS_PER_NAT).clip(0.0, 1.0)
+                files["uncertainty"] = str(write_probability_map(bits[None], image, folder / f"uncertainty{suffix}",
+                                                                 overwrite=self.overwrite))
+            report = {"image": str(image.meta.get("filename_or_obj")), "shape": list(image.shape[1:]),
+                      "next_click": pred["next_click"], "quality": pred.get("quality"), "files": files,
+                      "seconds": pred["seconds"]}
+            atomic_write_text(folder / "result.json", json.dumps(report, indent=1) + "\n", overwrite=self.overwrite)
+            written.append(report)
+        output["written"] = written
+        return output

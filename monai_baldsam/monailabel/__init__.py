@@ -1,0 +1,26 @@
+"""monai_baldsam as a MONAI Label app: interactive SAM + Bayesian head with BALD next-click suggestions, BALD
+scoring and active learning, and fine-tuning of the head on the annotators' labels.
+
+Start a server on a folder of images (pictures and/or NIfTI volumes)::
+
+    pip install "monai_baldsam[monailabel]"          # SAM2_BUILD_CUDA=0 on machines without CUDA
+    monailabel start_server --app "$(baldsam monailabel-app)" --studies /path/to/images \\
+        [--conf models baldsam_ultrasound,baldsam_brain_mri] [--conf device cpu] [--conf model_dir DIR]
+
+``baldsam monailabel-app`` prints :func:`app_dir`, the folder of this package that holds ``main.py``. Importing this
+module does not import ``monailabel``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["APP_DIR", "app_dir"]
+
+#: The app folder (holds ``main.py``), inside the installed package.
+APP_DIR = Path(__file__).resolve().parent
+
+
+def app_dir() -> Path:
+    """The folder to pass as ``monailabel start_server --app``."""
+    return APP_DIR

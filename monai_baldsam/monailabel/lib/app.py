@@ -1,0 +1,124 @@
+"""The MONAI Label app: a registry of task configs, one per monai_baldsam bundle.
+
+Options (``monailabel start_server ... --conf KEY VALUE``):
+
+* ``models``: comma-separated bundle names to serve (default ``all``; the ``baldsam_`` prefix may be left out).
+* ``device``: ``cpu`` or ``cuda`` (default: ``cuda`` when available).
+* ``model_dir``: where fine-tuned heads are published (default ``<studies>/.baldsam/models``, a folder MONAI Label's
+  local datastore does not list; for a DICOMweb studies URL, ``<app>/model``).
+* ``score_key``: what the ``bald`` score is, ``mean_mi_bits`` (default) or ``topk_mean_mi_bits``; ``top_fraction``
+  (0.01) and ``scoring_slices`` (3, per volume) tune the scoring.
+* ``usam``: UncertainSAM heads for the ``usam`` scoring method and strategy (lowest predicted IoU first), a shipped
+  name (``general``, the default) or a file; ``none`` turns them off.
+* ``threads``: torch CPU threads of the server process (default: torch's).
+
+Tasks: an infer task per model (2D bundles: pictures or one slice; 3D bundle: volumes with propagation), a trainer
+per model, the ``bald`` (and ``usam``) scoring methods and strategies (plus MONAI Label's ``random``).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.tasks.infer_v2 import InferTask
+from monailabel.interfaces.tasks.scoring import ScoringMethod
+from monailabel.interfaces.tasks.strategy import Strategy
+from monailabel.interfaces.tasks.train import TrainTask
+from monailabel.tasks.activelearning.random import Random
+
+from monai_baldsam import __version__
+from monai_baldsam.monailabel.lib.configs import discover_configs, select_configs
+from monai_baldsam.monailabel.lib.heads import HeadStore
+from monai_baldsam.monailabel.lib.hub import ModelHub
+from monai_baldsam.monailabel.lib.infers import BaldSamInfer
+from monai_baldsam.monailabel.lib.scoring import BaldScoring, UsamScoring
+from monai_baldsam.monailabel.lib.strategy import ScoreStrategy
+from monai_baldsam.monailabel.lib.trainer import HeadTrainer
+
+__all__ = ["BaldSamApp", "default_model_dir"]
+
+logger = logging.getLogger(__name__)
+
+
+def default_model_dir(app_dir: str, studies: str) -> Path:
+    """Where fine-tuned heads go unless ``--conf model_dir`` says otherwise."""
+    if studies.startswith(("http://", "https://")):
+        return Path(app_dir) / "model"
+    return Path(studies) / ".baldsam" / "models"
+
+
+def _usam_heads(name: str, backbone: str) -> str | None:
+    """The UncertainSAM heads for the ``usam`` scoring method and strategy, or ``None`` (``--conf usam none``, or none
+    shipped for the served backbone)."""
+    if name.strip().lower() in ("", "none", "off", "false"):
+        return None
+    if backbone != "lite_medsam" and not name.endswith(".pt"):
+        return None  # the shipped heads are LiteMedSAM's
+    from monai_baldsam.usam import resolve_usam
+
+    try:
+        resolve_usam(name)
+    except FileNotFoundError as err:
+        logger.warning(f"usam scoring is off: {err}")
+        return None
+    return name
+
+
+class BaldSamApp(MONAILabelApp):
+    """SAM + Bayesian head + BALD as a MONAI Label app (see the module docstring)."""
+
+    def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
+        conf = dict(conf or {})
+        if conf.get("threads"):
+            torch.set_num_threads(int(conf["threads"]))
+        self.model_configs = select_configs(discover_configs(), conf.get("models"))
+        device = conf.get("device") or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.model_dir = Path(conf["model_dir"]) if conf.get("model_dir") else default_model_dir(app_dir, studies)
+        backbones = {c.backbone for c in self.model_configs}
+        if len(backbones) != 1:
+            raise ValueError(f"the served models use different backbones {sorted(backbones)}: serve models of one "
+                             "backbone per server (--conf models ...)")
+        backbone = next(iter(backbones))
+        self.hub = ModelHub(backbone=backbone, device=device)
+        self.stores = {c.name: HeadStore(self.model_dir / c.name, c.head_path, c.head_sha256)
+                       for c in self.model_configs}
+        self.footprint = float(conf["footprint"]) if conf.get("footprint") else None
+        self.gate = float(conf["gate"]) if conf.get("gate") else None
+        self.scoring_options = {"score_key": conf.get("score_key", "mean_mi_bits"),
+                                "top_fraction": float(conf.get("top_fraction", 0.01)),
+                                "slices": int(conf.get("scoring_slices", 3))}
+        self.usam = _usam_heads(conf.get("usam", "general"), backbone)
+        self._infer_tasks: dict[str, BaldSamInfer] = {}
+        super().__init__(app_dir=app_dir, studies=studies, conf=conf, name="monai_baldsam",
+                         description="Interactive SAM (LiteMedSAM) with a Bayesian head: BALD next-click "
+                                     "suggestions, BALD scoring and active learning",
+                         version=__version__, labels=None)
+
+    def init_infers(self) -> dict[str, InferTask]:
+        self._infer_tasks = {c.name: BaldSamInfer(c, self.hub, self.stores[c.name], self.footprint, self.gate,
+                                                  usam=self.usam) for c in self.model_configs}
+        return dict(self._infer_tasks)
+
+    def init_trainers(self) -> dict[str, TrainTask]:
+        return {c.name: HeadTrainer(c, self.stores[c.name], self.hub) for c in self.model_configs}
+
+    def init_strategies(self) -> dict[str, Strategy]:
+        strategies: dict[str, Strategy] = {"bald": ScoreStrategy("bald"), "random": Random()}
+        if self.usam is not None:
+            strategies["usam"] = ScoreStrategy("usam")
+        return strategies
+
+    def init_scoring_methods(self) -> dict[str, ScoringMethod]:
+        methods: dict[str, ScoringMethod] = {"bald": BaldScoring(self._infer_tasks, **self.scoring_options)}
+        if self.usam is not None:
+            methods["usam"] = UsamScoring(self._infer_tasks, self.usam, slices=self.scoring_options["slices"])
+        return methods
+
+    def info(self) -> dict[str, Any]:
+        data = super().info()
+        data["baldsam"] = {"model_dir": str(self.model_dir), "device": str(self.hub.device)}
+        return data

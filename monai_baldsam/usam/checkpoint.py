@@ -1,0 +1,131 @@
+"""One file per trained set of UncertainSAM heads, and the shipped ones by name.
+
+The file is a ``torch.save`` of plain dicts and tensors (loads with ``weights_only=True``, ``map_location="cpu"``),
+written atomically. :func:`load_usam_file` verifies the SHA-256 when one is given (a shipped head's card always gives
+it) and refuses heads trained on another backbone (name, checkpoint hash, input size) or another decoder width.
+Shipped heads live in ``monai_baldsam/usam/weights/`` with a JSON card beside each (``usam_sha256`` = the file's hash).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from monai_baldsam.head.checkpoint import backbone_signature
+from monai_baldsam.io.atomic import atomic_write_bytes
+from monai_baldsam.sam.backbones import SamBackbone
+from monai_baldsam.sam.checkpoints import CheckpointError, verify_sha256
+from monai_baldsam.usam.model import UsamConfig, UsamHeads
+
+__all__ = ["USAM_FORMAT", "WEIGHTS_DIR", "SHIPPED_USAM", "DEFAULT_USAM", "UsamFile", "TrainedUsam", "save_usam",
+           "load_usam_file", "resolve_usam"]
+
+USAM_FORMAT = "monai_baldsam.usam/1"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+#: name -> file stem in ``weights/``.
+SHIPPED_USAM: dict[str, str] = {"general": "usam_general_v1"}
+DEFAULT_USAM = "general"
+
+
+@dataclass(frozen=True)
+class UsamFile:
+    """A heads file and the SHA-256 it must have (None for a user's file without a card)."""
+
+    path: Path
+    sha256: str | None
+    name: str
+
+
+@dataclass
+class TrainedUsam:
+    """Loaded heads, the backbone they belong to and the file's hash and metadata."""
+
+    heads: UsamHeads
+    backbone_signature: dict[str, Any]
+    sha256: str | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def save_usam(path: str | os.PathLike[str], heads: UsamHeads, backbone: SamBackbone,
+              meta: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+    """Write ``heads`` (weights, normalisation, config) for ``backbone`` atomically to ``path``."""
+    payload = {"format": USAM_FORMAT, "config": heads.config.to_dict(),
+               "state": {k: v.detach().cpu().clone() for k, v in heads.state_dict().items()},
+               "backbone_signature": backbone_signature(backbone), "meta": dict(meta or {})}
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
+
+
+def load_usam_file(path: str | os.PathLike[str], backbone: SamBackbone, sha256: str | None = None) -> TrainedUsam:
+    """Load heads saved by :func:`save_usam` for ``backbone`` (on the backbone's device, eval mode).
+
+    Raises:
+        CheckpointError: missing file, hash mismatch, or not a heads file of this format.
+        ValueError: the heads were trained on another backbone or decoder.
+    """
+    path = Path(path).expanduser()
+    actual = verify_sha256(path, sha256, what="UncertainSAM heads")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a truncated or foreign file
+        raise CheckpointError(f"UncertainSAM heads {path} cannot be read ({type(err).__name__}: {err}): the file is "
+                              "corrupt or incomplete; train or copy it again") from None
+    if not isinstance(payload, dict) or payload.get("format") != USAM_FORMAT:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path} is not an UncertainSAM heads file of format {USAM_FORMAT!r} (found {found!r})")
+    stored = dict(payload["backbone_signature"])
+    expected = backbone_signature(backbone)
+    if stored != expected:
+        raise ValueError(f"UncertainSAM heads {path} were trained on backbone {stored} but the loaded backbone is "
+                         f"{expected}: load that backbone, or train heads for this one (baldsam train-usam)")
+    try:
+        config = UsamConfig.from_dict(payload["config"])
+        decoder = backbone.mask_decoder
+        if (config.token_dim, config.n_mask_tokens) != (int(decoder.transformer_dim), int(decoder.num_mask_tokens)):
+            raise ValueError(f"UncertainSAM heads {path} expect a decoder of width {config.token_dim} with "
+                             f"{config.n_mask_tokens} mask tokens, this backbone's has {decoder.transformer_dim} and "
+                             f"{decoder.num_mask_tokens}")
+        heads = UsamHeads(config)
+        heads.load_state_dict(payload["state"])
+    except (KeyError, RuntimeError, TypeError) as err:
+        raise CheckpointError(f"UncertainSAM heads {path} do not fit this version ({err})") from None
+    heads = heads.to(backbone.device).eval().requires_grad_(False)
+    return TrainedUsam(heads=heads, backbone_signature=stored, sha256=actual, meta=dict(payload.get("meta", {})))
+
+
+def resolve_usam(name_or_path: str | os.PathLike[str]) -> UsamFile:
+    """A shipped heads name (``general``) or a path to a heads file; a path's card (same stem, ``.json``) supplies
+    the expected hash when it exists."""
+    text = str(name_or_path)
+    if text in SHIPPED_USAM:
+        path = WEIGHTS_DIR / f"{SHIPPED_USAM[text]}.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"shipped UncertainSAM heads {text!r} ({path.name}) are missing from this "
+                                    "installation: reinstall monai_baldsam or pass a heads file path")
+        return UsamFile(path, _card_sha256(path, required=True), text)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"UncertainSAM heads {text!r} are neither shipped ({', '.join(SHIPPED_USAM)}) nor an "
+                                "existing file")
+    return UsamFile(path, _card_sha256(path, required=False), path.stem)
+
+
+def _card_sha256(path: Path, required: bool) -> str | None:
+    card = path.with_suffix(".json")
+    if not card.is_file():
+        if required:
+            raise FileNotFoundError(f"the card {card.name} of shipped UncertainSAM heads {path.name} is missing: "
+                                    "reinstall")
+        return None
+    try:
+        value = json.loads(card.read_text()).get("usam_sha256")
+    except (OSError, ValueError) as err:
+        raise ValueError(f"UncertainSAM card {card} cannot be read ({err}): fix or remove it") from None
+    return str(value) if value else None
