@@ -19,7 +19,7 @@ from monai_baldsam.bayes import LastLayerLaplace
 from monai_baldsam.head.model import HeadConfig, PredictionHead
 from monai_baldsam.io.atomic import atomic_write_bytes
 from monai_baldsam.sam.backbones import SamBackbone
-from monai_baldsam.sam.checkpoints import CheckpointError, verify_sha256
+from monai_baldsam.sam.checkpoints import CheckpointError, load_checkpoint_payload
 
 __all__ = ["HEAD_FORMAT", "TrainedHead", "backbone_signature", "save_head", "load_head"]
 
@@ -84,15 +84,7 @@ def load_head(path: str | os.PathLike[str], backbone: SamBackbone, sha256: str |
         ValueError: the head was trained on another backbone.
     """
     path = Path(path).expanduser()
-    actual = verify_sha256(path, sha256, what="head checkpoint")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a truncated or foreign file
-        raise CheckpointError(f"head checkpoint {path} cannot be read ({type(err).__name__}: {err}): the file is "
-                              "corrupt or incomplete; train or copy it again") from None
-    if not isinstance(payload, dict) or payload.get("format") != HEAD_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{path} is not a head checkpoint of format {HEAD_FORMAT!r} (found {found!r})")
+    payload, actual = load_checkpoint_payload(path, sha256, HEAD_FORMAT, "head checkpoint", "a head checkpoint")
     stored = payload["backbone_signature"]
     expected = backbone_signature(backbone)
     if dict(stored) != expected:

@@ -6,7 +6,6 @@ is checked when the head loads, so a damaged or replaced file is refused.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +42,8 @@ def resolve_head(name_or_path: str | os.PathLike[str]) -> HeadFile:
     """A shipped head's name (``general``, ``ultrasound``/``busi``, ``polyp``/``kvasir``, ``skin``/``ph2``,
     ``brain_mri``/``brats``) or a path
     to a head file. A path's card (same stem, ``.json``) supplies the expected hash when it exists."""
+    from monai_baldsam.sam.checkpoints import card_sha256  # here, not at the top: keeps `baldsam --help` fast
+
     text = str(name_or_path)
     key = _ALIASES.get(text, text)
     if key in SHIPPED_HEADS:
@@ -50,22 +51,9 @@ def resolve_head(name_or_path: str | os.PathLike[str]) -> HeadFile:
         if not path.is_file():
             raise FileNotFoundError(f"shipped head {text!r} ({path.name}) is missing from this installation: "
                                     "reinstall monai_baldsam or pass a head file path")
-        return HeadFile(path, _card_sha256(path, required=True), key)
+        return HeadFile(path, card_sha256(path, "head_sha256", "head", required=True), key)
     path = Path(text).expanduser()
     if not path.is_file():
         known = ", ".join(sorted({*SHIPPED_HEADS, *_ALIASES}))
         raise FileNotFoundError(f"head {text!r} is neither a shipped head ({known}) nor an existing file")
-    return HeadFile(path, _card_sha256(path, required=False), path.stem)
-
-
-def _card_sha256(path: Path, required: bool) -> str | None:
-    card = path.with_suffix(".json")
-    if not card.is_file():
-        if required:
-            raise FileNotFoundError(f"the card {card.name} of shipped head {path.name} is missing: reinstall")
-        return None
-    try:
-        value = json.loads(card.read_text()).get("head_sha256")
-    except (OSError, ValueError) as err:
-        raise ValueError(f"head card {card} cannot be read ({err}): fix or remove it") from None
-    return str(value) if value else None
+    return HeadFile(path, card_sha256(path, "head_sha256", "head", required=False), path.stem)

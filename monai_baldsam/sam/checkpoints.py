@@ -16,6 +16,8 @@ from typing import Any, Mapping
 import torch
 
 __all__ = [
+    "load_checkpoint_payload",
+    "card_sha256",
     "CACHE_ENV_VAR",
     "CheckpointError",
     "checkpoint_cache_dir",
@@ -111,3 +113,38 @@ def load_state_dict(path: str | os.PathLike[str], map_location: str | torch.devi
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise CheckpointError(f"checkpoint {path} does not hold a state dict of tensors")
     return state
+
+
+def load_checkpoint_payload(path: Path, sha256: str | None, fmt: str, what: str, kind: str) -> tuple[dict, str]:
+    """``(payload, actual SHA-256)`` of a dict checkpoint written by this package (heads, UncertainSAM heads):
+    hash-checked, loaded with ``weights_only=True`` on the CPU, and its ``format`` field checked.
+
+    ``what`` names the file in messages (``"head checkpoint"``), ``kind`` is the phrase for a wrong format
+    (``"a head checkpoint"``). Raises :class:`CheckpointError`."""
+    actual = verify_sha256(path, sha256, what=what)
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - a truncated or foreign file
+        raise CheckpointError(f"{what} {path} cannot be read ({type(err).__name__}: {err}): the file is corrupt or "
+                              "incomplete; train or copy it again") from None
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+        raise CheckpointError(f"{path} is not {kind} of format {fmt!r} (found {found!r})")
+    return payload, actual
+
+
+def card_sha256(weights: Path, key: str, what: str, required: bool) -> str | None:
+    """The SHA-256 recorded under ``key`` in the JSON card beside ``weights`` (same stem); ``None`` without a card,
+    unless ``required`` (a shipped file), which raises ``FileNotFoundError``."""
+    import json
+
+    card = weights.with_suffix(".json")
+    if not card.is_file():
+        if required:
+            raise FileNotFoundError(f"the card {card.name} of shipped {what} {weights.name} is missing: reinstall")
+        return None
+    try:
+        value = json.loads(card.read_text()).get(key)
+    except (OSError, ValueError) as err:
+        raise ValueError(f"{what} card {card} cannot be read ({err}): fix or remove it") from None
+    return str(value) if value else None

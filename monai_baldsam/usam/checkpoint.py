@@ -9,7 +9,6 @@ Shipped heads live in ``monai_baldsam/usam/weights/`` with a JSON card beside ea
 from __future__ import annotations
 
 import io
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 from monai_baldsam.head.checkpoint import backbone_signature
 from monai_baldsam.io.atomic import atomic_write_bytes
 from monai_baldsam.sam.backbones import SamBackbone
-from monai_baldsam.sam.checkpoints import CheckpointError, verify_sha256
+from monai_baldsam.sam.checkpoints import CheckpointError, card_sha256, load_checkpoint_payload
 from monai_baldsam.usam.model import UsamConfig, UsamHeads
 
 __all__ = ["USAM_FORMAT", "WEIGHTS_DIR", "SHIPPED_USAM", "DEFAULT_USAM", "UsamFile", "TrainedUsam", "save_usam",
@@ -71,15 +70,8 @@ def load_usam_file(path: str | os.PathLike[str], backbone: SamBackbone, sha256: 
         ValueError: the heads were trained on another backbone or decoder.
     """
     path = Path(path).expanduser()
-    actual = verify_sha256(path, sha256, what="UncertainSAM heads")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - a truncated or foreign file
-        raise CheckpointError(f"UncertainSAM heads {path} cannot be read ({type(err).__name__}: {err}): the file is "
-                              "corrupt or incomplete; train or copy it again") from None
-    if not isinstance(payload, dict) or payload.get("format") != USAM_FORMAT:
-        found = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
-        raise CheckpointError(f"{path} is not an UncertainSAM heads file of format {USAM_FORMAT!r} (found {found!r})")
+    payload, actual = load_checkpoint_payload(path, sha256, USAM_FORMAT, "UncertainSAM heads",
+                                              "an UncertainSAM heads file")
     stored = dict(payload["backbone_signature"])
     expected = backbone_signature(backbone)
     if stored != expected:
@@ -109,23 +101,9 @@ def resolve_usam(name_or_path: str | os.PathLike[str]) -> UsamFile:
         if not path.is_file():
             raise FileNotFoundError(f"shipped UncertainSAM heads {text!r} ({path.name}) are missing from this "
                                     "installation: reinstall monai_baldsam or pass a heads file path")
-        return UsamFile(path, _card_sha256(path, required=True), text)
+        return UsamFile(path, card_sha256(path, "usam_sha256", "UncertainSAM heads", required=True), text)
     path = Path(text).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"UncertainSAM heads {text!r} are neither shipped ({', '.join(SHIPPED_USAM)}) nor an "
                                 "existing file")
-    return UsamFile(path, _card_sha256(path, required=False), path.stem)
-
-
-def _card_sha256(path: Path, required: bool) -> str | None:
-    card = path.with_suffix(".json")
-    if not card.is_file():
-        if required:
-            raise FileNotFoundError(f"the card {card.name} of shipped UncertainSAM heads {path.name} is missing: "
-                                    "reinstall")
-        return None
-    try:
-        value = json.loads(card.read_text()).get("usam_sha256")
-    except (OSError, ValueError) as err:
-        raise ValueError(f"UncertainSAM card {card} cannot be read ({err}): fix or remove it") from None
-    return str(value) if value else None
+    return UsamFile(path, card_sha256(path, "usam_sha256", "UncertainSAM heads", required=False), path.stem)
