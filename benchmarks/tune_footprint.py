@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from monai_baldsam.evaluation.policies import BaldPolicy, EntropyPolicy, make_policy
+from monai_baldsam.evaluation.policies import BaldPolicy, EntropyPolicy, ExpectedErrorPolicy, make_policy
 from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.head.click_model import load_head_click_model
 from monai_baldsam.head.embedding_store import EmbeddingStore
@@ -34,7 +34,9 @@ def main() -> None:
     parser.add_argument("--head", default="general", help="shipped head name or file (with its card beside it)")
     parser.add_argument("--variants", nargs="+", default=["bald:0:0", "bald:0.03:0.5", "bald:0.06:0", "bald:0.06:0.5",
                                                           "entropy:0:0", "entropy:0.03:0.5"],
-                        help="POLICY:FOOTPRINT:GATE[:EXCLUSION]")
+                        help="POLICY:FOOTPRINT:GATE[:EXCLUSION], FOOTPRINT 'region' for the region rule; POLICY bald, "
+                             "entropy or expected_error")
+    parser.add_argument("--kinds", nargs="+", default=["box", "click"], choices=["box", "click"])
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None)
@@ -46,15 +48,19 @@ def main() -> None:
     items = load_items(card_cases(card, "val"), model.predictor.backbone, EmbeddingStore(), keep_images=False,
                        desc="validation images")
     policies = {"oracle": make_policy("oracle"), "random_error": make_policy("random_error")}
+    classes = {"bald": BaldPolicy, "entropy": EntropyPolicy, "expected_error": ExpectedErrorPolicy}
     for variant in args.variants:
         kind, footprint, gate, *rest = variant.split(":")
         exclusion = float(rest[0]) if rest else 0.0
-        policies[variant] = (BaldPolicy if kind == "bald" else EntropyPolicy)(float(footprint), float(gate), exclusion)
-    curves: dict[str, dict[str, list]] = {kind: {name: [] for name in policies} for kind in ("box", "click")}
+        if footprint == "region":
+            policies[variant] = classes[kind](0.0, float(gate), exclusion, region=True)
+        else:
+            policies[variant] = classes[kind](float(footprint), float(gate), exclusion)
+    curves: dict[str, dict[str, list]] = {kind: {name: [] for name in policies} for kind in args.kinds}
     start = time.time()
     for n, item in enumerate(tqdm(items, desc="sessions", unit="image")):
         embedding = SliceEmbedding(item.embedding, item.original_hw)
-        for kind in ("box", "click"):
+        for kind in args.kinds:
             prompt = make_first_prompt(item.truth, kind, np.random.default_rng([0, n]))
             first = run_first_interaction(model, embedding, prompt)
             for name, policy in policies.items():

@@ -212,3 +212,41 @@ def test_best_click_equals_the_argmax_of_the_pooled_map_over_candidates() -> Non
             index, value = best_click(score.astype(np.float32), valid, radius, gate)
             assert index == tuple(int(v) for v in expected)
             assert value == pytest.approx(pooled[expected], rel=1e-5)
+
+
+def test_best_region_click_takes_the_centre_of_the_heaviest_region_on_one_side_of_the_boundary() -> None:
+    from monai_baldsam.bayes.acquisition import best_region_click
+
+    mask = np.zeros((40, 40), dtype=bool)
+    mask[10:30, 10:30] = True
+    score = np.zeros((40, 40))
+    score[9:11, 10:30] = 0.6  # a thin band across the top edge (both sides): little mass
+    score[30:38, 12:28] = 0.5  # a wide uncertain band outside the bottom edge: the most mass
+    valid = np.ones_like(mask)
+    (y, x), mass = best_region_click(score, valid, mask, gate=0.5)
+    assert 30 <= y < 38 and 12 <= x < 28 and not mask[y, x]
+    assert (y, x) == (33, 15)  # the band's deepest pixel (depth 4; the first in row-major order among them)
+    assert mass == pytest.approx(0.5 * 8 * 16)
+    # a region straddling the boundary is split: the click stays on one side, off the predicted edge
+    straddle = np.zeros((40, 40))
+    straddle[24:36, 14:26] = 0.5
+    (y, x), _ = best_region_click(straddle, valid, mask, gate=0.5)
+    assert (mask[y, x] and y < 29) or (not mask[y, x] and y > 30)
+    # the gate drops weak pixels; nothing valid: None; already-clicked pixels are never chosen
+    weak = score.copy()
+    weak[0:8, 0:40] = 0.2
+    (y, x), _ = best_region_click(weak, valid, mask, gate=0.5)
+    assert y >= 30
+    assert best_region_click(score, np.zeros_like(valid), mask) is None
+    blocked = valid.copy()
+    blocked[30:38, 12:28] = False
+    (y, x), _ = best_region_click(score, blocked, mask, gate=0.5)
+    assert 9 <= y < 11
+    # over a stack of slices, regions stay in-plane
+    stack = np.stack([np.zeros((40, 40)), score])
+    index, _ = best_region_click(stack, np.ones(stack.shape, bool), np.stack([mask, mask]), gate=0.5)
+    assert index == (1, 33, 15)
+    with pytest.raises(ValueError, match="gate"):
+        best_region_click(score, valid, mask, gate=0.0)
+    with pytest.raises(ValueError, match="shape"):
+        best_region_click(score, valid, mask[:5])

@@ -100,3 +100,31 @@ def test_exclusion_keeps_bald_away_from_earlier_clicks() -> None:
     assert np.array_equal(everywhere, valid)  # nothing would be left: the exclusion is dropped
     with pytest.raises(ValueError, match="exclusion"):
         BaldPolicy(exclusion=0.5)
+
+
+def test_region_rule_and_expected_error_policy() -> None:
+    from dataclasses import replace
+
+    from monai_baldsam.evaluation.policies import BaldPolicy, ExpectedErrorPolicy
+
+    mask = np.zeros((60, 60), dtype=bool)
+    mask[10:40, 10:40] = True
+    score = np.zeros((60, 60))
+    score[40:52, 12:38] = 0.5  # a wide uncertain band just outside the mask
+    score[39, 10:40] = 0.7  # the boundary row, where the answer is a coin flip
+    context = replace(_context({"mutual_information": score}, np.ones((60, 60), bool)),
+                      prediction=ModelOutput(probability=np.where(mask, 0.9, 0.1).astype(np.float32), mask=mask,
+                                             low_res_logits=torch.zeros(1, 1, 4, 4),
+                                             extras={"mutual_information": score}))
+    click = BaldPolicy(gate=0.5, exclusion=0.0, region=True).choose(context)
+    assert click is not None and 40 <= click.xy[1] < 52 and not mask[click.xy[1], click.xy[0]]
+    with pytest.raises(ValueError, match="region rule"):
+        BaldPolicy(gate=0.0, region=True)
+    probability = np.full((60, 60), 0.02, np.float32)
+    probability[5:15, 45:55] = 0.45  # the mask is most likely wrong here
+    probability[30, 30] = 0.97
+    expected = ExpectedErrorPolicy(footprint=0.0, gate=0.0, exclusion=0.0)
+    assert expected.requires_extras == () and not expected.uses_ground_truth
+    chosen = expected.choose(replace(context, prediction=ModelOutput(
+        probability=probability, mask=probability > 0.5, low_res_logits=torch.zeros(1, 1, 4, 4))))
+    assert chosen is not None and 45 <= chosen.xy[0] < 55 and 5 <= chosen.xy[1] < 15

@@ -22,6 +22,7 @@ from functools import lru_cache
 
 import numpy as np
 import torch
+from scipy import ndimage
 
 __all__ = [
     "binary_entropy",
@@ -33,6 +34,7 @@ __all__ = [
     "masked_argmax",
     "neighbourhood_mean",
     "best_click",
+    "best_region_click",
     "UNCERTAINTY_KEYS",
 ]
 
@@ -233,6 +235,66 @@ def best_click(score: np.ndarray, valid: np.ndarray, radius: int = 0, gate: floa
     best = int(np.argmax(pooled))
     index = tuple(int(v) for v in np.unravel_index(int(flat[best]), score.shape))
     return index, float(pooled[best])
+
+
+def best_region_click(score: np.ndarray, valid: np.ndarray, mask: np.ndarray, gate: float = 0.5
+                      ) -> tuple[tuple[int, ...], float] | None:
+    """The centre of the uncertain region with the most uncertainty mass, on one side of the predicted boundary.
+
+    The uncertain pixels are the ``valid`` ones whose score reaches ``gate`` times the highest valid score. They are
+    split by the current prediction ``mask`` (inside / outside: one click corrects one side of the boundary) and
+    into in-plane 8-connected regions; the region with the largest summed score wins, and the click goes to its
+    pixel farthest from the region's edge (the RITM oracle's rule, applied to where the model is uncertain rather
+    than to where it is wrong). The predicted boundary itself, where the score peaks and the answer is a coin flip,
+    is thereby avoided unless the uncertain band is one pixel wide. Ties go to the first in C order.
+
+    Args:
+        score: ``(..., H, W)`` non-negative map (BALD, entropy; leading axes are slices, regions stay in-plane).
+        valid: bool, same shape: where a click may go.
+        mask: bool, same shape: the current prediction.
+        gate: in ``(0, 1]``.
+
+    Returns:
+        ``(index, region mass)`` with ``index`` a tuple into ``score``, or ``None`` when no pixel is valid.
+    """
+    score = np.asarray(score, dtype=np.float64)
+    valid = np.asarray(valid, dtype=bool)
+    mask = np.asarray(mask, dtype=bool)
+    if score.shape != valid.shape or score.shape != mask.shape or score.ndim < 2:
+        raise ValueError(f"score, valid and mask must have one shape (..., H, W), got {score.shape}, {valid.shape} "
+                         f"and {mask.shape}")
+    if not 0.0 < gate <= 1.0:
+        raise ValueError(f"gate is a fraction of the highest score in (0, 1], got {gate}")
+    if not valid.any():
+        return None
+    uncertain = valid & (score >= gate * score[valid].max())
+    height, width = score.shape[-2:]
+    flat_shape = (-1, height, width)
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = True  # 8-connected in-plane, never across slices
+    best: tuple[float, np.ndarray, int] | None = None
+    for side in (uncertain & mask, uncertain & ~mask):
+        labels, count = ndimage.label(side.reshape(flat_shape), structure=structure)
+        if count == 0:
+            continue
+        mass = ndimage.sum_labels(score.reshape(flat_shape), labels, index=np.arange(1, count + 1))
+        top = int(np.argmax(mass))
+        if best is None or mass[top] > best[0]:
+            best = (float(mass[top]), labels, top + 1)
+    if best is None:  # every valid score is 0 and gate > 0 leaves them all: fall back to the first valid pixel
+        index = tuple(int(v) for v in np.unravel_index(int(np.flatnonzero(valid)[0]), score.shape))
+        return index, 0.0
+    mass, labels, label = best
+    region = labels == label
+    s, rows, cols = np.nonzero(region)
+    plane = int(s[0])
+    top, left = int(rows.min()), int(cols.min())
+    crop = np.pad(region[plane, top:rows.max() + 1, left:cols.max() + 1], 1)
+    depth = ndimage.distance_transform_edt(crop)[1:-1, 1:-1]
+    y, x = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    index = tuple(int(v) for v in np.unravel_index(plane * height * width + (top + y) * width + left + x,
+                                                   score.shape))
+    return index, mass
 
 
 def masked_argmax(score: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:

@@ -24,7 +24,7 @@ from typing import Callable, ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from monai_baldsam.bayes.acquisition import best_click
+from monai_baldsam.bayes.acquisition import best_click, best_region_click
 from monai_baldsam.evaluation.geometry import NO_CLICK, oracle_clicks, random_error_clicks
 from monai_baldsam.evaluation.model import ClickModel, ModelOutput
 from monai_baldsam.sam.predictor import SliceEmbedding
@@ -229,7 +229,7 @@ class UncertaintyPolicy(ClickPolicy):
     default_exclusion: ClassVar[float] = 0.03
 
     def __init__(self, footprint: float | None = None, gate: float | None = None,
-                 exclusion: float | None = None) -> None:
+                 exclusion: float | None = None, region: bool = False) -> None:
         footprint = self.default_footprint if footprint is None else float(footprint)
         gate = self.default_gate if gate is None else float(gate)
         if not 0.0 <= footprint < 0.5:
@@ -239,9 +239,12 @@ class UncertaintyPolicy(ClickPolicy):
         exclusion = self.default_exclusion if exclusion is None else float(exclusion)
         if not 0.0 <= exclusion < 0.5:
             raise ValueError(f"exclusion is a fraction of the image's shorter side in [0, 0.5), got {exclusion}")
+        if region and gate == 0.0:
+            raise ValueError("the region rule needs a gate in (0, 1]: it defines the uncertain regions")
         self.footprint = footprint
         self.gate = gate
         self.exclusion = exclusion
+        self.region = bool(region)
 
     def radius_px(self, shape: tuple[int, ...]) -> int:
         """The neighbourhood half-width in pixels for slices of ``shape`` ``(..., H, W)``."""
@@ -258,12 +261,19 @@ class UncertaintyPolicy(ClickPolicy):
             allowed[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1] = False
         return allowed if allowed.any() else valid
 
+    def score(self, context: ClickContext) -> np.ndarray:
+        """The ``(H, W)`` map this policy ranks pixels by (the model's ``score_map`` extra)."""
+        return np.asarray(context.prediction.extras[self.score_map])
+
     def choose(self, context: ClickContext) -> Click | None:
-        score = np.asarray(context.prediction.extras[self.score_map])
+        score = self.score(context)
         if score.shape != context.valid.shape:
-            raise ValueError(f"the model's {self.score_map!r} map has shape {score.shape}, the image {context.valid.shape}")
+            raise ValueError(f"the {self.name!r} score map has shape {score.shape}, the image {context.valid.shape}")
         valid = self.candidates(context.valid, context.clicks_xy)
-        found = best_click(score, valid, self.radius_px(score.shape), self.gate)
+        if self.region:
+            found = best_region_click(score, valid, context.prediction.mask, self.gate)
+        else:
+            found = best_click(score, valid, self.radius_px(score.shape), self.gate)
         if found is None:
             return None
         (y, x), _ = found
@@ -286,6 +296,18 @@ class EntropyPolicy(UncertaintyPolicy):
     name = "entropy"
     score_map = "predictive_entropy"
     requires_extras = ("predictive_entropy",)
+
+
+class ExpectedErrorPolicy(UncertaintyPolicy):
+    """Where the current mask is most likely wrong: ``min(p, 1 - p)`` of the predictive probability (the chance
+    that the user's answer contradicts the mask there, for a calibrated model), with the neighbourhood rules of
+    :class:`UncertaintyPolicy`."""
+
+    name = "expected_error"
+
+    def score(self, context: ClickContext) -> np.ndarray:
+        probability = np.asarray(context.prediction.probability, dtype=np.float32)
+        return np.minimum(probability, 1.0 - probability)
 
 
 _POLICIES: dict[str, Callable[[], ClickPolicy]] = {}
