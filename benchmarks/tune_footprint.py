@@ -39,12 +39,13 @@ def main() -> None:
     parser.add_argument("--kinds", nargs="+", default=["box", "click"], choices=["box", "click"])
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the click model's device)")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     head = resolve_head(args.head)
     card = json.loads(head.path.with_suffix(".json").read_text())
-    model = load_head_click_model(head.path, head_sha256=head.sha256)
+    model = load_head_click_model(head.path, head_sha256=head.sha256, device=args.device)
     items = load_items(card_cases(card, "val"), model.predictor.backbone, EmbeddingStore(), keep_images=False,
                        desc="validation images")
     policies = {"oracle": make_policy("oracle"), "random_error": make_policy("random_error")}
@@ -59,7 +60,7 @@ def main() -> None:
     curves: dict[str, dict[str, list]] = {kind: {name: [] for name in policies} for kind in args.kinds}
     start = time.time()
     for n, item in enumerate(tqdm(items, desc="sessions", unit="image")):
-        embedding = SliceEmbedding(item.embedding, item.original_hw)
+        embedding = SliceEmbedding(item.embedding.to(args.device), item.original_hw)
         for kind in args.kinds:
             prompt = make_first_prompt(item.truth, kind, np.random.default_rng([0, n]))
             first = run_first_interaction(model, embedding, prompt)
@@ -73,7 +74,7 @@ def main() -> None:
                     for name, v in by.items()} for kind, by in curves.items()}
     record = {"head": head.name, "head_sha256": head.sha256, "images": len(items),
               "domains": sorted({i.domain for i in items}), "clicks": args.clicks, "table": table,
-              "seconds": round(time.time() - start, 1), **provenance("cpu")}
+              "seconds": round(time.time() - start, 1), **provenance(args.device)}
     write_json(args.out or f"tune_footprint_{head.name}", record)
     print(json.dumps(table, indent=1))
 
