@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from monai_baldsam.evaluation.policies import BaldPolicy, EntropyPolicy, ExpectedErrorPolicy, make_policy
+from monai_baldsam.evaluation.policies import BaldPolicy, EntropyPolicy, ExpectedErrorPolicy, LookaheadBaldPolicy, make_policy
 from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.head.click_model import load_head_click_model
 from monai_baldsam.head.embedding_store import EmbeddingStore
@@ -35,7 +35,7 @@ def main() -> None:
     parser.add_argument("--variants", nargs="+", default=["bald:0:0", "bald:0.03:0.5", "bald:0.06:0", "bald:0.06:0.5",
                                                           "entropy:0:0", "entropy:0.03:0.5"],
                         help="POLICY:FOOTPRINT:GATE[:EXCLUSION], FOOTPRINT 'region' for the region rule; POLICY bald, "
-                             "entropy or expected_error")
+                             "entropy or expected_error; or bald_lookahead:CANDIDATES")
     parser.add_argument("--kinds", nargs="+", default=["box", "click"], choices=["box", "click"])
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
@@ -50,6 +50,12 @@ def main() -> None:
                        desc="validation images")
     policies = {"oracle": make_policy("oracle"), "random_error": make_policy("random_error")}
     classes = {"bald": BaldPolicy, "entropy": EntropyPolicy, "expected_error": ExpectedErrorPolicy}
+    lookahead = [v for v in args.variants if v.split(":")[0] in ("bald_lookahead", "entropy_lookahead")]
+    for variant in lookahead:  # bald_lookahead:CANDIDATES or entropy_lookahead:CANDIDATES (entropy proposes)
+        policies[variant] = LookaheadBaldPolicy(int(variant.split(":")[1]))
+        if variant.startswith("entropy"):
+            policies[variant].score_map = "predictive_entropy"
+    args.variants = [v for v in args.variants if v not in lookahead]
     for variant in args.variants:
         kind, footprint, gate, *rest = variant.split(":")
         exclusion = float(rest[0]) if rest else 0.0
