@@ -14,62 +14,39 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 import numpy as np
-import torch
 
-from monai_baldsam.data_paths import domain_dir
-from monai_baldsam.evaluation.data import discover_cases, load_case
-from monai_baldsam.evaluation.geometry import mask_boxes
-from monai_baldsam.evaluation.model import SamClickModel
 from monai_baldsam.evaluation.policies import ClickContext, make_policy
-from monai_baldsam.head.click_model import load_head_click_model
-from monai_baldsam.head.registry import resolve_head
 from results_io import provenance, write_json
+from timing import add_cost_arguments, cost_cases, interleaved_medians, load_cost_models, parse_cost_args
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--head", default="general")
-    parser.add_argument("--domains", nargs="+", default=["busi", "kvasir", "ph2"])
-    parser.add_argument("--limit", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=9)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    found = resolve_head(args.head)
-    head_model = load_head_click_model(found.path, head_sha256=found.sha256)
-    plain = SamClickModel(head_model.predictor)  # the same backbone and embedding cache
+    add_cost_arguments(parser, repeats=9)
+    args = parse_cost_args(parser)
+    models = load_cost_models(args.head)
+    head_model, plain, found = models.head, models.plain, models.found
     policy = make_policy("bald")
     rows = []
-    for domain in args.domains:
-        for case in discover_cases(domain_dir(domain), limit=args.limit):
-            loaded = load_case(case)
-            embedding = head_model.encode(loaded.image)
-            box = mask_boxes(loaded.truth[None])[0].astype(np.float64)
-            ys, xs = np.nonzero(loaded.truth)
-            clicks = np.array([[xs[len(xs) // 2], ys[len(ys) // 2]]], dtype=np.float64)
-            labels = np.array([1])
-            previous = plain.predict(embedding, None, None, box, None).low_res_logits
-            plain_s, bald_s = [], []
-            for _ in range(args.repeats):
-                start = time.perf_counter()
-                plain.predict(embedding, clicks, labels, box, previous)
-                plain_s.append(time.perf_counter() - start)
-                start = time.perf_counter()
-                output = head_model.predict(embedding, clicks, labels, box, previous)
-                valid = np.ones(output.mask.shape, dtype=bool)
-                valid[int(clicks[0, 1]), int(clicks[0, 0])] = False
-                context = ClickContext(prediction=output, clicks_xy=clicks.astype(np.int64), click_labels=labels,
-                                       box_xy=box, valid=valid, rng=np.random.default_rng(0), interaction=2)
-                policy.choose(context)
-                bald_s.append(time.perf_counter() - start)
-            rows.append({"domain": domain, "image": case.name, "image_hw": list(loaded.truth.shape),
-                         "plain_decoder_ms": round(1e3 * float(np.median(plain_s)), 2),
-                         "bald_click_ms": round(1e3 * float(np.median(bald_s)), 2),
-                         "ratio": round(float(np.median(bald_s) / np.median(plain_s)), 3)})
-            print(rows[-1], flush=True)
+    for case in cost_cases(models, args.domains, args.limit):
+
+        def bald_click() -> None:
+            output = head_model.predict(case.embedding, case.clicks_xy, case.labels, case.box_xy, case.previous)
+            valid = np.ones(output.mask.shape, dtype=bool)
+            valid[int(case.clicks_xy[0, 1]), int(case.clicks_xy[0, 0])] = False
+            context = ClickContext(prediction=output, clicks_xy=case.clicks_xy.astype(np.int64),
+                                   click_labels=case.labels, box_xy=case.box_xy, valid=valid,
+                                   rng=np.random.default_rng(0), interaction=2)
+            policy.choose(context)
+
+        med = interleaved_medians(
+            {"plain": lambda: plain.predict(case.embedding, case.clicks_xy, case.labels, case.box_xy, case.previous),
+             "bald": bald_click}, args.repeats)
+        rows.append({**case.row(), "plain_decoder_ms": round(1e3 * med["plain"], 2),
+                     "bald_click_ms": round(1e3 * med["bald"], 2), "ratio": round(med["bald"] / med["plain"], 3)})
+        print(rows[-1], flush=True)
     ratios = [r["ratio"] for r in rows]
     record = {"benchmark": "bald_click_cost", "head": found.name, "head_sha256": found.sha256,
               "threads": args.threads, "repeats": args.repeats, "rows": rows,

@@ -4,7 +4,8 @@ Each volume starts from the ground truth's box on its largest tumour slice and p
 clicks from ``oracle`` (3D RITM user, mm distances), ``random_error`` and ``bald`` (the head's MI over the segmented
 slices and the slice past each end). Several heads run in the same process on the same embeddings (one shared
 encoder cache), so the brain head and the general baseline are compared on identical inputs. Writes
-``benchmarks/results/volumes_dev_cpu.json`` and ``.png``.
+``benchmarks/results/volumes_dev_cpu.json`` and ``.png`` (``--out`` another stem, e.g. ``volumes_dev_h100`` with
+``--device cuda``).
 
     python benchmarks/eval_volumes_dev.py --heads brain_mri general --clicks 6 --threads 1
 """
@@ -37,12 +38,14 @@ def main() -> None:
     parser.add_argument("--policies", nargs="+", default=list(VOLUME_POLICIES))
     parser.add_argument("--clicks", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (backbone and heads)")
+    parser.add_argument("--out", default="volumes_dev_cpu", help="results file stem under benchmarks/results/")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.time()
-    backbone = load_backbone("lite_medsam")
+    backbone = load_backbone("lite_medsam", device=args.device)
     cache = EmbeddingCache()  # shared: each slice is encoded once for every head
-    segmenters = {head: Segmenter(backbone, cache=cache, head=head) for head in args.heads}
+    segmenters = {head: Segmenter(backbone, cache=cache, head=head, device=args.device) for head in args.heads}
     table: dict[str, dict] = {head: {} for head in args.heads}
     for domain in args.domains:
         cases = discover_volume_cases(domain_dir(domain))
@@ -54,8 +57,8 @@ def main() -> None:
     record = {"benchmark": "eval_volumes_dev", "heads": args.heads, "clicks": args.clicks,
               "protocol": "box on the largest ground-truth slice, propagation, then one click per interaction with "
                           "re-propagation from the clicked slice; Dice over the whole volume",
-              "table": table, "seconds": round(time.time() - started, 1), **provenance("cpu")}
-    write_json("volumes_dev_cpu", record)
+              "table": table, "seconds": round(time.time() - started, 1), **provenance(args.device)}
+    write_json(args.out, record)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -76,7 +79,7 @@ def main() -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    save_png(fig, "volumes_dev_cpu")
+    save_png(fig, args.out)
 
 
 if __name__ == "__main__":

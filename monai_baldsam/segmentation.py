@@ -7,6 +7,7 @@ Coordinates are those of the loaded array (see :mod:`monai_baldsam.io.readers`):
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
@@ -17,7 +18,7 @@ from monai.data import MetaTensor
 from monai_baldsam.inferers.slicewise import SlicePrompt, SliceWiseSamInferer
 from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, SamBackbone, load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
-from monai_baldsam.sam.predictor import SamPredictor
+from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 from monai_baldsam.transforms.intensity import WindowIntensity, WindowMode
 from monai_baldsam.sam.prompt_checks import check_box, check_points_inside
 from monai_baldsam.transforms.prompts import ijk_box_to_slice_box, ijk_to_slice_xy
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the volume package imports this module; at run time it is i
     from monai_baldsam.evaluation.model import ModelOutput
     from monai_baldsam.head.click_model import BayesianHeadClickModel
     from monai_baldsam.usam.model import MaskQuality
+    from monai_baldsam.usam.scorer import Assessment, UsamModel
     from monai_baldsam.volume.propagation import PropagationConfig
     from monai_baldsam.volume.session import VolumeSession
 
@@ -134,6 +136,8 @@ class Segmenter:
     axis: int | None = None
     #: the prediction head's click model, when one was given (``head=``).
     click_model: BayesianHeadClickModel | None = None
+    #: how many UncertainSAM models (heads files) :meth:`usam_model` keeps loaded, least recently used dropped first.
+    usam_cache_size: int = 2
 
     def __init__(self, backbone: str | SamBackbone = DEFAULT_BACKBONE, checkpoint: str | None = None,
                  checkpoint_sha256: str | None = None, device: str | torch.device = "cpu",
@@ -151,6 +155,8 @@ class Segmenter:
         self.inferer = SliceWiseSamInferer(axis=2 if axis is None else axis)
         self.window = window
         self.click_model = None
+        #: UncertainSAM models by heads name or path (see :meth:`usam_model`); bounded by :attr:`usam_cache_size`.
+        self._usam_models: OrderedDict[str, UsamModel] = OrderedDict()
         if head is not None:
             from monai_baldsam.head.checkpoint import load_head
             from monai_baldsam.head.click_model import BayesianHeadClickModel as HeadModel
@@ -189,35 +195,62 @@ class Segmenter:
                              config=config, batch_size=self.inferer.batch_size, threshold=self.inferer.threshold,
                              click_model=self.click_model)
 
+    def _prompted_embeddings(self, image: MetaTensor, prompts: UserPrompts
+                             ) -> tuple[dict[int, SlicePrompt], dict[int, SliceEmbedding]]:
+        """The prompts by slice index (0 for a 2D image) and the embeddings of those slices (through the cache)."""
+        axis = self.axis_for(image)
+        slice_prompts = to_slice_prompts(prompts, image.shape[1:], axis)
+        embeddings = self._inferer_for(axis).encode(self.windowed(image), self.predictor, sorted(slice_prompts))
+        return slice_prompts, embeddings
+
     def head_outputs(self, image: MetaTensor, prompts: UserPrompts) -> dict[int, ModelOutput]:
         """The head's prediction (mask, probability, uncertainty maps; SAM orientation ``(H, W)``) on every
         prompted slice of ``image``, by slice index (0 for a 2D image). Needs ``head``."""
         if self.click_model is None:
             raise ValueError("this segmenter has no prediction head: create it with head='general' (or a head file)")
-        axis = self.axis_for(image)
-        slice_prompts = to_slice_prompts(prompts, image.shape[1:], axis)
-        inferer = self._inferer_for(axis)
-        embeddings = inferer.encode(self.windowed(image), self.predictor, sorted(slice_prompts))
+        slice_prompts, embeddings = self._prompted_embeddings(image, prompts)
         return {index: self.click_model.predict(embeddings[index], p.points_xy, p.labels, p.box_xyxy, None)
+                for index, p in slice_prompts.items()}
+
+    def usam_model(self, usam: str = "general") -> UsamModel:
+        """UncertainSAM heads ``usam`` (shipped name or heads file trained for this backbone) around this segmenter's
+        click model (the head's, else SAM's decoder), loaded once and kept in a small LRU cache keyed by ``usam``
+        (at most :attr:`usam_cache_size` models; :meth:`clear_usam_cache` empties it)."""
+        from monai_baldsam.evaluation.model import SamClickModel
+        from monai_baldsam.usam import load_usam
+
+        if self.usam_cache_size < 1:
+            raise ValueError(f"usam_cache_size must be at least 1, got {self.usam_cache_size}")
+        key = str(usam)
+        model = self._usam_models.get(key)
+        if model is None:
+            model = load_usam(usam, click_model=self.click_model or SamClickModel(self.predictor))
+            self._usam_models[key] = model
+        self._usam_models.move_to_end(key)
+        while len(self._usam_models) > self.usam_cache_size:
+            self._usam_models.popitem(last=False)
+        return model
+
+    def clear_usam_cache(self) -> None:
+        """Forget the loaded UncertainSAM models (they are loaded again when next asked for)."""
+        self._usam_models.clear()
+
+    def assess(self, image: MetaTensor, prompts: UserPrompts, usam: str = "general") -> dict[int, Assessment]:
+        """The prediction on every prompted slice of ``image`` (by slice index, 0 for a 2D image) together with
+        UncertainSAM's quality of its mask, both from one decoder call per slice: the tokens are captured while the
+        click model decodes (see :mod:`monai_baldsam.usam.tokens`). With ``head`` each ``output`` is what
+        :meth:`head_outputs` returns for the slice; without, SAM's decoder's prediction."""
+        model = self.usam_model(usam)
+        slice_prompts, embeddings = self._prompted_embeddings(image, prompts)
+        return {index: model.assess(embeddings[index], p.points_xy, p.labels, p.box_xyxy, None)
                 for index, p in slice_prompts.items()}
 
     def mask_quality(self, image: MetaTensor, prompts: UserPrompts, usam: str = "general") -> dict[int, MaskQuality]:
         """UncertainSAM's predicted IoU and gaps of the mask on every prompted slice of ``image``, by slice index (0
         for a 2D image): the head's mask with ``head``, else SAM's (see :mod:`monai_baldsam.usam`). ``usam``: shipped
-        heads name or a heads file trained for this backbone."""
-        from monai_baldsam.evaluation.model import SamClickModel
-        from monai_baldsam.usam import load_usam
-
-        key = str(usam)
-        models = self.__dict__.setdefault("_usam_models", {})  # loaded once per heads file, reused by every call
-        if key not in models:
-            models[key] = load_usam(usam, click_model=self.click_model or SamClickModel(self.predictor))
-        model = models[key]
-        axis = self.axis_for(image)
-        slice_prompts = to_slice_prompts(prompts, image.shape[1:], axis)
-        embeddings = self._inferer_for(axis).encode(self.windowed(image), self.predictor, sorted(slice_prompts))
-        return {index: model.assess(embeddings[index], p.points_xy, p.labels, p.box_xyxy, None).quality
-                for index, p in slice_prompts.items()}
+        heads name or a heads file trained for this backbone. This decodes the slices; when their prediction is
+        needed too, :meth:`assess` gives both from the same decoder call."""
+        return {index: found.quality for index, found in self.assess(image, prompts, usam).items()}
 
     def __call__(self, image: MetaTensor, prompts: UserPrompts, return_logits: bool = False, propagate: bool = False,
                  config: PropagationConfig | None = None) -> MetaTensor:

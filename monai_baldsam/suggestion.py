@@ -1,10 +1,13 @@
 """BALD click suggestions: where the next click should go, on a 2D image or over a 3D volume.
 
 The Bayesian prediction head gives, for the current prompts, a per-pixel mutual information (MI) between the label
-and the head's weights, ``H[E p] - E H[p]``. The suggested click is the pixel (voxel) whose in-plane neighbourhood
-has the highest mean MI (the same rule as the ``bald`` evaluation policy, see
-:class:`~monai_baldsam.evaluation.policies.UncertaintyPolicy`), among pixels not clicked yet. On a volume every slice
-with a result and the slice past each end of the result are scored (:meth:`VolumeSession.uncertainty`).
+and the head's weights, ``H[E p] - E H[p]``. The suggested click follows the ``bald`` evaluation policy's rule
+(:class:`~monai_baldsam.evaluation.policies.BaldPolicy`; its settings are read from one ``BaldPolicy()`` instance, so
+a change of the 2D defaults carries over): the pixel (voxel) whose in-plane neighbourhood has the highest mean MI, or
+with ``region`` the centre of the uncertain region with the most MI, among pixels that are not clicked yet and not in
+the square of half-width ``exclusion`` (a fraction of the slice's shorter side) around an earlier click on the same
+slice. On a volume every slice with a result and the slice past each end of the result are scored
+(:meth:`VolumeSession.uncertainty`).
 
 Coordinates: 2D points are pixel ``(x, y)`` of the picture, 3D points voxel ``(i, j, k)``, as the CLI takes them.
 """
@@ -13,18 +16,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from monai.data import MetaTensor
 
-from monai_baldsam.bayes.acquisition import best_click
+from monai_baldsam.bayes.acquisition import best_click, best_region_click
+from monai_baldsam.evaluation.model import ModelOutput
 from monai_baldsam.evaluation.policies import BaldPolicy
 from monai_baldsam.segmentation import Segmenter, UserPrompts, to_slice_prompts
-from monai_baldsam.transforms.prompts import slice_xy_to_ijk
+from monai_baldsam.transforms.prompts import ijk_to_slice_xy, slice_xy_to_ijk
 from monai_baldsam.volume.session import VolumeUncertainty
 
-__all__ = ["Suggestion", "suggest_2d", "best_volume_click", "suggest_volume", "BITS_PER_NAT"]
+__all__ = ["Suggestion", "suggest_2d", "exclude_near_clicks", "best_volume_click", "suggest_volume",
+           "BITS_PER_NAT"]
 
 BITS_PER_NAT = 1.0 / math.log(2.0)
 
@@ -35,7 +40,8 @@ class Suggestion:
 
     Attributes:
         point: ``(x, y)`` pixels (2D) or ``(i, j, k)`` voxels (3D).
-        score: the neighbourhood-mean MI that was maximised (nats).
+        score: what the rule maximised: the neighbourhood-mean MI (nats), or with the region rule the uncertain
+            region's summed MI.
         mutual_information: the MI at the point itself (nats); ``probability``: the foreground probability there.
         slice_index, axis: the slice the point lies on (3D; ``None`` for 2D).
         maps: ``mutual_information``, ``probability`` and the current ``mask`` in the image's own layout (``(X, Y)``
@@ -62,22 +68,26 @@ class Suggestion:
 
 
 def suggest_2d(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts, footprint: float | None = None,
-               gate: float | None = None) -> Suggestion:
-    """The next click on a 2D image ``(C, X, Y)`` given the current ``prompts`` (pixel ``(x, y)``)."""
+               gate: float | None = None, output: ModelOutput | None = None) -> Suggestion:
+    """The next click on a 2D image ``(C, X, Y)`` given the current ``prompts`` (pixel ``(x, y)``); ``output``: the
+    head's prediction for them when the caller decoded it already (:meth:`Segmenter.assess`), not decoded again."""
     if image.ndim != 3:
         raise ValueError(f"suggest_2d needs a 2D image (C, X, Y), got shape {tuple(image.shape)}: use suggest_volume")
-    output = segmenter.head_outputs(image, prompts)[0]
+    output = output if output is not None else segmenter.head_outputs(image, prompts)[0]
     mi_xy = output.extras["mutual_information"].T.astype(np.float64)
     prob_xy = output.probability.T
     valid = np.ones(mi_xy.shape, dtype=bool)
     prompt = to_slice_prompts(prompts, image.shape[1:])[0]
-    policy = BaldPolicy(footprint, gate)
+    policy = BaldPolicy(footprint=footprint, gate=gate)
     if prompt.points_xy is not None:
         xs, ys = np.rint(prompt.points_xy).astype(int).T
         valid[xs, ys] = False
         # the maps are (X, Y): rows are x, so the clicks go in as (column, row) = (y, x)
         valid = policy.candidates(valid, np.stack([ys, xs], axis=1))
-    found = best_click(mi_xy, valid, policy.radius_px(mi_xy.shape), policy.gate)
+    if policy.region:
+        found = best_region_click(mi_xy, valid, output.mask.T.astype(bool), policy.gate)
+    else:
+        found = best_click(mi_xy, valid, policy.radius_px(mi_xy.shape), policy.gate)
     if found is None:
         raise ValueError("no pixel is left to click: every candidate was clicked already")
     (x, y), score = found
@@ -87,15 +97,72 @@ def suggest_2d(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts, fo
                                                               "mask": output.mask.T.astype(np.uint8)})
 
 
+def exclude_near_clicks(valid_stack: np.ndarray, slices: Sequence[int], clicks_ijk: np.ndarray, axis: int,
+                        radius: int) -> np.ndarray:
+    """``valid_stack`` without the squares of half-width ``radius`` pixels around each click, on the click's slice.
+
+    Args:
+        valid_stack: ``(S, X, Y)`` bool, the candidates on the slices ``slices`` along ``axis`` (``slice_xy``).
+        slices: the slice index along ``axis`` of each of the ``S`` planes.
+        clicks_ijk: ``(N, 3)`` voxels of the earlier clicks; a click on a slice that is not in ``slices`` removes
+            nothing.
+        axis: the slicing axis.
+        radius: half-width in pixels (0: nothing is removed).
+
+    Returns:
+        A new bool array; ``valid_stack`` itself when nothing would be left (as the 2D rule drops an exclusion that
+        leaves no pixel).
+    """
+    valid_stack = np.asarray(valid_stack, dtype=bool)
+    if valid_stack.ndim != 3 or valid_stack.shape[0] != len(slices):
+        raise ValueError(f"valid_stack must be (S, X, Y) with one plane per slice index, got shape "
+                         f"{valid_stack.shape} for {len(slices)} slices")
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0 pixels, got {radius}")
+    clicks = np.asarray(clicks_ijk, dtype=np.int64).reshape(-1, 3)
+    if radius == 0 or len(clicks) == 0:
+        return valid_stack
+    plane_of = {int(k): s for s, k in enumerate(slices)}
+    allowed = valid_stack.copy()
+    indices, points_xy = ijk_to_slice_xy(clicks, axis)
+    for k, (x, y) in zip(indices.astype(np.int64), points_xy.astype(np.int64)):
+        s = plane_of.get(int(k))
+        if s is not None:
+            allowed[s, max(0, x - radius):x + radius + 1, max(0, y - radius):y + radius + 1] = False
+    return allowed if allowed.any() else valid_stack
+
+
 def best_volume_click(uncertainty: VolumeUncertainty, valid: np.ndarray, footprint: float | None = None,
-                      gate: float | None = None) -> tuple[tuple[int, int, int], float] | None:
+                      gate: float | None = None, *, policy: BaldPolicy | None = None
+                      ) -> tuple[tuple[int, int, int], float] | None:
     """The voxel ``(i, j, k)`` the bald rule picks over the scored slices of ``uncertainty`` among ``valid``
-    ``(I, J, K)`` voxels, and its pooled score; ``None`` when no scored voxel is valid."""
+    ``(I, J, K)`` voxels, and its score; ``None`` when no scored voxel is valid.
+
+    The rule and its settings come from ``policy`` (default ``BaldPolicy(footprint=footprint, gate=gate)``, the 2D
+    ``bald`` policy's defaults): on each clicked slice the square of half-width ``policy.exclusion`` times the
+    slice's shorter side around every click of ``uncertainty.clicks_ijk`` is excluded (dropped when it would leave
+    no candidate); then ``best_region_click`` on the scored slices (with ``uncertainty.mask``) when
+    ``policy.region``, else ``best_click`` with the policy's footprint and gate.
+    """
+    if policy is None:
+        policy = BaldPolicy(footprint=footprint, gate=gate)
+    elif footprint is not None or gate is not None:
+        raise ValueError("give either footprint/gate or a policy, not both: set them on the policy")
+    valid = np.asarray(valid, dtype=bool)
+    if valid.shape != uncertainty.probability.shape:
+        raise ValueError(f"valid has shape {valid.shape}, the volume {uncertainty.probability.shape}")
     axis, slices = uncertainty.axis, list(uncertainty.slices)
     stack = np.moveaxis(uncertainty.maps["mutual_information"], axis, 0)[slices]
     allowed = np.moveaxis(valid, axis, 0)[slices]
-    policy = BaldPolicy(footprint, gate)
-    found = best_click(stack, allowed, policy.radius_px(stack.shape), policy.gate)
+    radius = int(round(policy.exclusion * min(stack.shape[-2:])))
+    allowed = exclude_near_clicks(allowed, slices, uncertainty.clicks_ijk, axis, radius)
+    if policy.region:
+        if uncertainty.mask is None:
+            raise ValueError("the region rule needs the current mask: compute the maps with VolumeSession.uncertainty")
+        mask = np.moveaxis(uncertainty.mask, axis, 0)[slices]
+        found = best_region_click(stack, allowed, mask, policy.gate)
+    else:
+        found = best_click(stack, allowed, policy.radius_px(stack.shape), policy.gate)
     if found is None:
         return None
     (s, x, y), score = found

@@ -128,3 +128,39 @@ def test_region_rule_and_expected_error_policy() -> None:
     chosen = expected.choose(replace(context, prediction=ModelOutput(
         probability=probability, mask=probability > 0.5, low_res_logits=torch.zeros(1, 1, 4, 4))))
     assert chosen is not None and 45 <= chosen.xy[0] < 55 and 5 <= chosen.xy[1] < 15
+
+
+def test_lookahead_tries_both_answers_of_each_bald_proposal_and_keeps_the_most_informative() -> None:
+    from dataclasses import replace
+
+    from monai_baldsam.evaluation.policies import LookaheadBaldPolicy
+
+    score = np.zeros((100, 100))
+    score[10:20, 10:20] = 0.6  # BALD's first proposal
+    score[70:80, 70:80] = 0.5  # its second: the answer here settles the image (tested below)
+    calls: list[tuple[int, int, int]] = []
+
+    class AnsweringModel:  # a click model whose uncertainty after a click depends on where the click was
+        signature = "fake"
+
+        def predict(self, embedding, points_xy, labels, box_xy, mask_input):
+            x, y = (int(v) for v in points_xy[-1])
+            calls.append((x, y, int(labels[-1])))
+            left = 1.0 if (x, y) == settled else 100.0
+            return ModelOutput(probability=np.zeros((100, 100), np.float32), mask=np.zeros((100, 100), bool),
+                               low_res_logits=torch.zeros(1, 1, 4, 4),
+                               extras={"predictive_entropy": np.full((100, 100), left / 1e4)})
+
+    policy = LookaheadBaldPolicy(candidates=2, footprint=0.02, gate=0.5, exclusion=0.1)
+    context = replace(_context({"mutual_information": score, "predictive_entropy": score}, np.ones((100, 100), bool)),
+                      model=AnsweringModel(), embedding=object())
+    proposals = policy.proposals(context)
+    assert len(proposals) == 2 and 10 <= proposals[0][0] < 20 and 70 <= proposals[1][0] < 80
+    settled = proposals[1]
+    click = policy.choose(context)
+    assert click is not None and click.xy == settled and click.label is None
+    assert sorted({(x, y) for x, y, _ in calls}) == sorted(proposals)  # each proposal tried ...
+    assert {label for _, _, label in calls} == {0, 1}  # ... with both answers (p = 0.5 at every pixel)
+    assert LookaheadBaldPolicy(candidates=1).choose(context) is not None
+    with pytest.raises(ValueError, match="candidates"):
+        LookaheadBaldPolicy(candidates=0)

@@ -2,7 +2,9 @@
 
 - :mod:`~monai_baldsam.bayes.acquisition`: pure, batched entropy / BALD maps and the masked argmax click.
 - :mod:`~monai_baldsam.bayes.laplace`: :class:`LastLayerLaplace`, the Laplace posterior of a per-pixel
-  logistic 1x1-conv layer (``diag`` / ``kron`` / ``full``), with evidence-based prior tuning.
+  logistic 1x1-conv layer (``diag`` / ``kron`` / ``full``), with evidence-based prior tuning; its parts live in
+  :mod:`~monai_baldsam.bayes.curvature` (GGN accumulation), :mod:`~monai_baldsam.bayes.predictive` (predictive
+  from the factorised posterior) and :mod:`~monai_baldsam.bayes.tuning` (prior-precision solvers).
 
 Importing this package has no side effects (no laplace-torch import, no device work).
 """

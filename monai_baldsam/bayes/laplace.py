@@ -9,20 +9,14 @@ With ``theta = [w; b]`` (``P = C + 1`` parameters) and the augmented feature ``a
 - GGN (= exact Hessian of the logistic log likelihood) ``H = sum_n h_n a_n a_n^T / T``, ``h_n = p_n (1 - p_n)``;
 - posterior ``N(theta_MAP, (H + diag(delta))^-1)``, ``theta_MAP`` the trained layer's weights.
 
-Hessian structures (:class:`HessianStructure`):
+Hessian structures (:class:`HessianStructure`; how ``H`` is accumulated: :mod:`~monai_baldsam.bayes.curvature`):
 
 - ``full``: dense ``H``; the posterior precision is factorised by Cholesky, ``Sigma = L^-T L^-1``.
 - ``diag``: ``diag(H)`` only; independent parameters.
-- ``kron``: K-FAC writes a linear layer's GGN block as ``G ⊗ A``, an output factor ``G`` (here 1 x 1: one
-  output) times an input factor ``A``. With a single output the Kronecker form is no restriction:
-  ``G = [[1]]`` and ``A = sum_n h_n a_n a_n^T`` give ``G ⊗ A = H`` *exactly* (the bias is folded into ``A``
-  through ``a = [phi; 1]``, keeping the weight-bias cross terms). The usual "expectation" K-FAC (what
-  laplace-torch 0.3 / curvlinops compute: weight block ``mean_n(h_n) sum_n phi phi^T``, bias block
-  ``sum_n h_n``, no cross terms) is off by ``sum_n (h_n - mean h) a_n a_n^T`` plus the cross terms: 14 %
-  relative Frobenius error on a 1e6-pixel test, because ``h`` (confidence) and ``phi`` are correlated by
-  construction (``h`` is a function of ``w . phi``). So ``kron`` is numerically the ``full`` posterior,
-  represented by the eigendecomposition ``A = Q diag(lambda) Q^T``: a new scalar prior costs O(P) for the
-  evidence and O(P^2) for the covariance, without refactorising; scalar prior only.
+- ``kron``: ``G ⊗ A`` with ``G = [[1]]``, which for a single-output layer is the exact ``H`` (not the approximate
+  "expectation" K-FAC). So ``kron`` is numerically the ``full`` posterior, represented by the eigendecomposition
+  ``A = Q diag(lambda) Q^T``: a new scalar prior costs O(P) for the evidence and O(P^2) for the covariance, without
+  refactorising; scalar prior only.
 
 Temperature. The pixels of an image are strongly correlated, so counting a million of them as independent
 observations makes the posterior (and BALD) overconfident. ``temperature = T > 1`` divides the log
@@ -32,6 +26,10 @@ count ``1 / subsample`` each, so ``H`` and the loss estimate their full-data val
 
 Why not laplace-torch 0.3: it has no Bernoulli likelihood, fits a million pixels 100-2000x slower and its ``kron``
 is approximate here; the measurements, and the parity test against it, are in ``README.md`` beside this file.
+
+Modules: this one holds the posterior's state and lifecycle (fit, factorisation, evidence, tuning entry point,
+save/load); :mod:`~monai_baldsam.bayes.curvature` accumulates the GGN, :mod:`~monai_baldsam.bayes.predictive`
+computes the predictive from the factorised posterior, :mod:`~monai_baldsam.bayes.tuning` solves for the prior.
 """
 
 from __future__ import annotations
@@ -41,11 +39,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from monai_baldsam.bayes import _pixels, tuning
+from monai_baldsam.bayes import _pixels, predictive, tuning
 from monai_baldsam.bayes.acquisition import gaussian_logit_uncertainty_maps, uncertainty_maps
+from monai_baldsam.bayes.curvature import accumulate_curvature
 from monai_baldsam.bayes.enums import HessianStructure, PriorStructure, TuningMethod, parse_option
 from monai_baldsam.bayes.state import STATE_FORMAT_VERSION, check_signature_dict, check_state, compare_signatures
 
@@ -247,21 +245,9 @@ class LastLayerLaplace:
         Returns:
             ``self``.
         """
-        if not (0.0 < subsample <= 1.0):
-            raise ValueError(f"subsample must be in (0, 1], got {subsample}")
-        if chunk_size < 1:
-            raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-        if subsample < 1.0 and generator is None:
-            raise ValueError("fit(subsample < 1) needs an explicit generator=torch.Generator().manual_seed(...)")
+        hessian, loss, n_data = accumulate_curvature(loader, self._mean, self.structure, subsample=subsample,
+                                                     generator=generator, chunk_size=chunk_size)
         scale = 1.0 / subsample
-        hessian, loss, n_data = torch.zeros_like(self._hessian), torch.zeros_like(self._loss), 0
-        for features, targets, valid in _pixels.iter_pixel_batches(loader, self.n_channels):
-            phi, y = _pixels.gather_pixels(features, targets, valid, subsample, generator)
-            for start in range(0, phi.shape[0], chunk_size):
-                h_chunk, l_chunk = self._curvature(phi[start : start + chunk_size], y[start : start + chunk_size])
-                hessian += h_chunk.to(self.device)
-                loss += l_chunk.to(self.device)
-            n_data += phi.shape[0]
         if n_data == 0 and (override or not self.is_fitted):
             raise ValueError("fit saw no valid pixels: the loader is empty or every valid mask is all False")
         if override:  # replaced only now, so a failing loader leaves the previous fit intact
@@ -271,26 +257,6 @@ class LastLayerLaplace:
         self._n_data += scale * n_data
         self._cache.clear()
         return self
-
-    def _curvature(self, phi: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(GGN contribution, summed BCE) of pixel rows ``phi (N, C)``, ``y (N,)``.
-
-        The per-pixel work and the chunk's Gram matrix run in ``phi``'s dtype (float32 features stay float32);
-        the results are returned in the state dtype, where they are accumulated.
-        """
-        mean = self._mean.to(phi.device, phi.dtype)
-        logits = phi @ mean[:-1] + mean[-1]
-        h = torch.sigmoid(logits) * torch.sigmoid(-logits)  # p (1 - p) without cancellation near p = 1
-        loss = F.binary_cross_entropy_with_logits(logits, y, reduction="none").sum(dtype=self.dtype)
-        weighted = phi * h[:, None]
-        if self.structure is HessianStructure.DIAG:
-            diag = torch.cat([(weighted * phi).sum(dim=0), h.sum().reshape(1)])
-            return diag.to(self.dtype), loss
-        out = torch.empty((self.n_params, self.n_params), dtype=self.dtype, device=phi.device)
-        out[:-1, :-1] = weighted.T @ phi
-        out[:-1, -1] = out[-1, :-1] = weighted.sum(dim=0)
-        out[-1, -1] = h.sum()
-        return out, loss
 
     # --------------------------------------------------------------------------------- posterior
     def _require_fit(self) -> None:
@@ -432,33 +398,21 @@ class LastLayerLaplace:
                 f"(got method={method.value!r}, structure={self.structure.value!r})"
             )
         if method is TuningMethod.MARGLIK:
-            self.prior_precision = self._tune_marglik(prior_structure, n_steps, init_prior_prec)
+            per_parameter = prior_structure is PriorStructure.DIAG
+            dense = self.structure is not HessianStructure.DIAG
+            start = None
+            if dense and per_parameter:
+                start = self._as_prior_precision(self.prior_precision if init_prior_prec is None else init_prior_prec)
+            eigenvalues = self._spectrum()[0] if dense and not per_parameter else None
+            self.prior_precision = tuning.marglik_prior_precision(self._mean, self.likelihood_hessian, eigenvalues,
+                                                                  per_parameter, start=start, n_steps=n_steps)
         else:
             if val_loader is None:
                 raise ValueError("method='gridsearch' needs val_loader (batches of features, targets[, valid])")
-            if grid_size < 1 or not log_prior_prec_min <= log_prior_prec_max:
-                raise ValueError("gridsearch needs grid_size >= 1 and log_prior_prec_min <= log_prior_prec_max")
-            grid = torch.logspace(log_prior_prec_min, log_prior_prec_max, grid_size, dtype=self.dtype)
+            grid = tuning.prior_grid(log_prior_prec_min, log_prior_prec_max, grid_size, self.dtype)
             nll = self.validation_nll(grid, val_loader, max_val_pixels=max_val_pixels, generator=generator)
             self.prior_precision = grid[int(torch.argmin(nll))]
         return self.prior_precision
-
-    def _tune_marglik(
-        self, prior_structure: PriorStructure, n_steps: int, init: torch.Tensor | float | None
-    ) -> torch.Tensor:
-        if n_steps < 1:
-            raise ValueError(f"marglik needs n_steps >= 1, got {n_steps}")
-        sq = self._mean.square()
-        if self.structure is HessianStructure.DIAG:
-            eigenvalues = self.likelihood_hessian
-        elif prior_structure is PriorStructure.SCALAR:
-            eigenvalues = self._spectrum()[0]
-        else:
-            start = self._as_prior_precision(self.prior_precision if init is None else init)
-            return tuning.ard_fixed_point(self.likelihood_hessian, self._mean, start, n_steps=n_steps)
-        if prior_structure is PriorStructure.SCALAR:
-            return tuning.solve_scalar_evidence(eigenvalues[None, :], sq.sum().reshape(1)).reshape(())
-        return tuning.solve_scalar_evidence(eigenvalues[:, None], sq)
 
     def validation_nll(
         self,
@@ -486,15 +440,8 @@ class LastLayerLaplace:
         Runs in ``features``' dtype and device; never builds a pixel-by-pixel matrix.
         """
         features = _pixels.check_features(features, self.n_channels)
-        scale = self._posterior_scale().to(features.device, features.dtype)
-        mean = self._mean.to(features.device, features.dtype)
-        logits = torch.einsum("bchw,c->bhw", features, mean[:-1]) + mean[-1]
-        if self.structure is HessianStructure.DIAG:
-            variance = torch.einsum("bchw,c->bhw", features.square(), scale[:-1].square()) + scale[-1].square()
-        else:
-            projected = torch.einsum("bchw,cp->bphw", features, scale[:-1]) + scale[-1][None, :, None, None]
-            variance = projected.square().sum(dim=1)
-        return logits, variance
+        diagonal = self.structure is HessianStructure.DIAG
+        return predictive.logit_moments(features, self._mean, self._posterior_scale(), diagonal)
 
     def predictive_variance(self, features: torch.Tensor) -> torch.Tensor:
         """``(B, H, W)`` variance of the linearised logit, ``v = [phi; 1]^T Sigma [phi; 1]``."""
@@ -502,32 +449,21 @@ class LastLayerLaplace:
 
     def predict_probit(self, features: torch.Tensor) -> torch.Tensor:
         """``(B, H, W)`` predictive foreground probability ``sigmoid(f / sqrt(1 + pi v / 8))`` (probit approximation)."""
-        logits, variance = self.logit_moments(features)
-        return torch.sigmoid(logits * torch.rsqrt(1.0 + math.pi / 8.0 * variance))
+        return predictive.probit_probability(*self.logit_moments(features))
 
     def sample_weights(self, n_samples: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``n_samples`` draws from the posterior: ``(weights (S, C), biases (S,))`` in the state dtype.
 
         The normal draws come from ``generator`` (on its device), so a seeded generator gives identical samples.
         """
-        if not isinstance(n_samples, int) or n_samples < 1:
-            raise ValueError(f"n_samples must be a positive int, got {n_samples!r}")
-        if not isinstance(generator, torch.Generator):
-            raise ValueError("sample_weights needs an explicit generator=torch.Generator().manual_seed(...)")
-        scale = self._posterior_scale()
-        noise = torch.randn((n_samples, self.n_params), generator=generator, device=generator.device, dtype=self.dtype)
-        noise = noise.to(self.device)
-        theta = self._mean + (noise * scale if self.structure is HessianStructure.DIAG else noise @ scale.T)
-        return theta[:, :-1], theta[:, -1]
+        predictive.check_sampling(n_samples, generator)
+        diagonal = self.structure is HessianStructure.DIAG
+        return predictive.sample_parameters(self._mean, self._posterior_scale(), diagonal, n_samples, generator)
 
     def predict_mc(self, features: torch.Tensor, n_samples: int = 32, *, generator: torch.Generator) -> torch.Tensor:
         """``(S, B, H, W)`` foreground probabilities under ``S`` posterior weight samples (one einsum for all)."""
         features = _pixels.check_features(features, self.n_channels)
-        weights, biases = self.sample_weights(n_samples, generator)
-        weights = weights.to(features.device, features.dtype)
-        biases = biases.to(features.device, features.dtype)
-        logits = torch.einsum("sc,bchw->sbhw", weights, features) + biases[:, None, None, None]
-        return torch.sigmoid(logits)
+        return predictive.sampled_probabilities(features, *self.sample_weights(n_samples, generator))
 
     def predict_uncertainty(
         self, features: torch.Tensor, n_samples: int | None = None, generator: torch.Generator | None = None

@@ -14,6 +14,9 @@ the Laplace log evidence is, up to a constant,
 - Per-parameter ``delta`` with a dense ``H`` (automatic relevance determination): the stationarity condition
   ``delta_i = (1 - delta_i Sigma_ii) / theta_i^2`` is iterated as a fixed point (MacKay, 1992).
 
+:func:`marglik_prior_precision` picks the solver for a posterior; :func:`prior_grid` and :func:`probit_nll_grid` are
+the validation grid search.
+
 Solutions are confined to ``[10**LOG10_MIN, 10**LOG10_MAX]``; a bound is returned when the evidence keeps
 rising towards it (e.g. a zero MAP weight, for which the evidence grows with ``delta`` without limit).
 
@@ -29,7 +32,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["LOG10_MIN", "LOG10_MAX", "solve_scalar_evidence", "ard_fixed_point", "probit_nll_grid"]
+__all__ = ["LOG10_MIN", "LOG10_MAX", "solve_scalar_evidence", "ard_fixed_point", "marglik_prior_precision",
+           "prior_grid", "probit_nll_grid"]
 
 LOG10_MIN = -12.0
 LOG10_MAX = 12.0
@@ -85,6 +89,43 @@ def ard_fixed_point(
         if float(change) < tol:
             break
     return delta
+
+
+def marglik_prior_precision(mean: torch.Tensor, likelihood_hessian: torch.Tensor, eigenvalues: torch.Tensor | None,
+                            per_parameter: bool, start: torch.Tensor | None = None, n_steps: int = 100) -> torch.Tensor:
+    """The evidence-maximising prior precision of a posterior with MAP ``mean (P,)``.
+
+    Args:
+        mean: ``(P,)`` MAP parameters.
+        likelihood_hessian: ``(P,)`` for a diagonal likelihood precision (solved exactly, separably per parameter
+            with ``per_parameter``), or ``(P, P)`` dense.
+        eigenvalues: ``(P,)`` eigenvalues of a dense ``likelihood_hessian``; needed for a scalar prior on a dense one.
+        per_parameter: one precision per parameter (``(P,)``) instead of a scalar (0-d).
+        start: ``(P,)`` or scalar starting point of the fixed point (dense ``likelihood_hessian`` with
+            ``per_parameter``; required there).
+        n_steps: at most this many fixed-point iterations.
+    """
+    if n_steps < 1:
+        raise ValueError(f"marglik needs n_steps >= 1, got {n_steps}")
+    sq = mean.square()
+    if likelihood_hessian.ndim == 1:
+        eigenvalues = likelihood_hessian
+    elif per_parameter:
+        if start is None:
+            raise ValueError("a per-parameter prior on a dense Hessian needs a start for the fixed point")
+        return ard_fixed_point(likelihood_hessian, mean, start, n_steps=n_steps)
+    elif eigenvalues is None:
+        raise ValueError("a scalar prior on a dense Hessian needs its eigenvalues")
+    if not per_parameter:
+        return solve_scalar_evidence(eigenvalues[None, :], sq.sum().reshape(1)).reshape(())
+    return solve_scalar_evidence(eigenvalues[:, None], sq)
+
+
+def prior_grid(log10_min: float, log10_max: float, size: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
+    """``(size,)`` prior precisions ``10 ** linspace(log10_min, log10_max)`` for the validation grid search."""
+    if size < 1 or not log10_min <= log10_max:
+        raise ValueError("gridsearch needs grid_size >= 1 and log_prior_prec_min <= log_prior_prec_max")
+    return torch.logspace(log10_min, log10_max, size, dtype=dtype)
 
 
 def probit_nll_grid(

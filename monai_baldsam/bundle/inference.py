@@ -149,14 +149,18 @@ class BaldSamNetwork(torch.nn.Module):
 
     def forward(self, image: MetaTensor, prompts: UserPrompts) -> dict[str, Any]:
         start = time.perf_counter()
+        quality: dict[str, Any] | None = None
         if image.ndim == 4:
             found = suggest_volume(self.segmenter, image, prompts, self.footprint, self.gate)
+            if self.usam:  # decodes the prompted slices once more: the volume session keeps no decoder tokens
+                by_slice = self.segmenter.mask_quality(image, prompts, self.usam)
+                quality = {str(k): q.to_dict() for k, q in by_slice.items()}
+        elif self.usam:  # one decoder call gives the head's prediction and, from its tokens, the mask's quality
+            assessed = self.segmenter.assess(image, prompts, self.usam)[0]
+            found = suggest_2d(self.segmenter, image, prompts, self.footprint, self.gate, output=assessed.output)
+            quality = assessed.quality.to_dict()
         else:
             found = suggest_2d(self.segmenter, image, prompts, self.footprint, self.gate)
-        quality = None
-        if self.usam:
-            by_slice = self.segmenter.mask_quality(image, prompts, self.usam)
-            quality = by_slice[0].to_dict() if image.ndim == 3 else {str(k): q.to_dict() for k, q in by_slice.items()}
         return {"mask": found.maps["mask"], "mutual_information": found.maps["mutual_information"],
                 "probability": found.maps["probability"], "next_click": found.to_dict(), "quality": quality,
                 "seconds": round(time.perf_counter() - start, 3)}

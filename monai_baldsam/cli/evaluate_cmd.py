@@ -8,7 +8,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from monai_baldsam.cli.model_args import add_bundle_argument, apply_bundle
+from monai_baldsam.cli.model_args import (
+    add_backbone_arguments,
+    add_bundle_argument,
+    add_checkpoint_sha256_argument,
+    apply_bundle,
+    segmenter_from_args,
+)
+from monai_baldsam.cli.runtime_args import add_device_argument, add_threads_argument, apply_threads, check_threads
 
 __all__ = ["add_parser", "run", "run_volumes", "click_model_from_args"]
 
@@ -34,17 +41,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--clicks", type=int, default=20,
                         help="interactions per image N, the first prompt included (default 20)")
     parser.add_argument("--out", required=True, help="output folder (must be new or empty unless --overwrite)")
-    parser.add_argument("--backbone", default="lite_medsam", help="lite_medsam (default), vit_b, vit_l or vit_h")
-    parser.add_argument("--checkpoint", default=None, help="checkpoint file of the backbone")
+    add_backbone_arguments(parser, checkpoint_sha256=False)
     parser.add_argument("--head", default=None,
                         help="Bayesian prediction head: general, ultrasound|busi, polyp|kvasir, skin|ph2, or a head "
                              "file; needed by the bald and entropy policies")
-    parser.add_argument("--checkpoint-sha256", default=None, help="expected SHA-256 of a fine-tuned --checkpoint")
+    add_checkpoint_sha256_argument(parser)
     add_bundle_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="CPU threads for torch (default: torch's own; 1 is often fastest on a busy machine)")
+    add_device_argument(parser)
+    add_threads_argument(parser, "CPU threads for torch (default: torch's own; 1 is often fastest on a busy machine)")
     parser.add_argument("--limit", type=int, default=None, help="evaluate the first K images only")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument("--overwrite", action="store_true", help="write into a non-empty output folder")
@@ -73,8 +78,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise ValueError(f"--seed must be a non-negative integer, got {args.seed}")
     if args.box_jitter and args.first != "box":
         raise ValueError("--box-jitter applies to --first box only")
-    if args.threads is not None and args.threads < 1:
-        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    check_threads(args.threads)
     if not 0.0 <= args.box_jitter <= 1.0:
         raise ValueError(f"--box-jitter is a fraction of the box size in [0, 1], got {args.box_jitter}")
 
@@ -91,7 +95,6 @@ def run_volumes(args: argparse.Namespace, start: float) -> int:
         evaluate_volumes,
         summarize_volume_results,
     )
-    from monai_baldsam.segmentation import Segmenter
 
     policies = parse_policy_names(args.policy)
     unsupported = [p for p in policies if p not in VOLUME_POLICIES]
@@ -104,7 +107,7 @@ def run_volumes(args: argparse.Namespace, start: float) -> int:
         raise ValueError("the bald policy needs --head (e.g. --head general)")
     out = check_output_dir(args.out, args.overwrite)
     cases = discover_volume_cases(args.data, args.limit)
-    segmenter = Segmenter(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device, head=args.head)
+    segmenter = segmenter_from_args(args)
     results = evaluate_volumes(cases, segmenter, policies, args.clicks, args.seed,
                                progress=None if args.no_progress else lambda c: tqdm(c, desc="volumes", unit="volume"))
     meta = {"data": str(Path(args.data).expanduser().resolve()), "head": args.head, "backbone": args.backbone,
@@ -126,10 +129,7 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     apply_bundle(args)
     _check_args(args)
-    if args.threads is not None:
-        import torch
-
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     if is_volume_folder(args.data):
         return run_volumes(args, start)
     policies = parse_policy_names(args.policy)

@@ -1,10 +1,32 @@
-"""``--bundle NAME`` for the commands that take a model: the bundle's head (and backbone) replace ``--head``."""
+"""The model options of the commands that take a model (``--backbone``, ``--checkpoint``, ``--checkpoint-sha256``,
+``--bundle``), applying ``--bundle`` (its head and backbone replace ``--head``), and the segmenter they ask for."""
 
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["add_bundle_argument", "apply_bundle"]
+if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
+    from monai_baldsam.segmentation import Segmenter
+    from monai_baldsam.transforms.intensity import WindowIntensity
+
+__all__ = ["BACKBONE_HELP", "add_backbone_arguments", "add_checkpoint_sha256_argument", "add_bundle_argument",
+           "apply_bundle", "segmenter_from_args"]
+
+BACKBONE_HELP = "lite_medsam (default), vit_b, vit_l or vit_h"
+
+
+def add_backbone_arguments(parser: argparse.ArgumentParser, backbone_help: str = BACKBONE_HELP,
+                           checkpoint_sha256: bool = True) -> None:
+    """Add ``--backbone``, ``--checkpoint`` and (``checkpoint_sha256``) ``--checkpoint-sha256``."""
+    parser.add_argument("--backbone", default="lite_medsam", help=backbone_help)
+    parser.add_argument("--checkpoint", default=None, help="checkpoint file of the backbone")
+    if checkpoint_sha256:
+        add_checkpoint_sha256_argument(parser)
+
+
+def add_checkpoint_sha256_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint-sha256", default=None, help="expected SHA-256 of a fine-tuned --checkpoint")
 
 
 def add_bundle_argument(parser: argparse.ArgumentParser) -> None:
@@ -31,3 +53,14 @@ def apply_bundle(args: argparse.Namespace, default_head: str | None = None) -> N
         raise ValueError(f"bundle {name} runs on the {meta['backbone']} backbone, not --backbone {args.backbone}")
     if hasattr(args, "backbone"):
         args.backbone = meta["backbone"]
+
+
+def segmenter_from_args(args: argparse.Namespace, window: WindowIntensity | None = None, axis: int | None = None,
+                        **options: Any) -> Segmenter:
+    """The :class:`~monai_baldsam.segmentation.Segmenter` of ``--backbone``, ``--checkpoint``,
+    ``--checkpoint-sha256`` (when the command has it), ``--device`` and ``--head`` (after :func:`apply_bundle`);
+    ``options`` go to the segmenter as they are (e.g. ``allow_download``)."""
+    from monai_baldsam.segmentation import Segmenter
+
+    return Segmenter(args.backbone, args.checkpoint, getattr(args, "checkpoint_sha256", None), args.device, window,
+                     axis, head=args.head, **options)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from monai_baldsam.cli.model_args import add_bundle_argument, apply_bundle
+from monai_baldsam.cli.input_args import add_image_argument, add_volume_arguments, load_image_input, window_from_args
+from monai_baldsam.cli.model_args import add_backbone_arguments, add_bundle_argument, apply_bundle, segmenter_from_args
 from monai_baldsam.cli.prompt_args import add_prompt_arguments, prompts_from_args
+from monai_baldsam.cli.runtime_args import add_device_argument
 
 if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
     from monai.data import MetaTensor
@@ -30,15 +31,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         description="Segment a 2D picture (PNG/JPG), a DICOM file or series folder, or a NIfTI volume with SAM. "
                     "2D coordinates are pixel (x, y) of the picture; 3D coordinates are voxel (i, j, k).",
     )
-    parser.add_argument("image", help="input image: .png/.jpg, .nii/.nii.gz, .dcm or a DICOM series folder")
+    add_image_argument(parser)
     parser.add_argument("--out", required=True, help="mask to write: .png (2D) or .nii/.nii.gz")
     parser.add_argument("--seg-out", default=None,
                         help="also write a DICOM SEG (.dcm) of the mask; only for a DICOM series folder input")
     add_prompt_arguments(parser)
     parser.add_argument("--overlay", default=None, help="also write a PNG of the (prompted) slice with the mask")
-    parser.add_argument("--backbone", default="lite_medsam", help="lite_medsam (default), vit_b, vit_l or vit_h")
-    parser.add_argument("--checkpoint", default=None, help="checkpoint file of the backbone")
-    parser.add_argument("--checkpoint-sha256", default=None, help="expected SHA-256 of a fine-tuned --checkpoint")
+    add_backbone_arguments(parser)
     add_bundle_argument(parser)
     parser.add_argument("--head", default=None,
                         help="decode the prompted slices with a Bayesian prediction head (general, ultrasound|busi, "
@@ -49,16 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                              "the report (a shipped name, e.g. general, or a heads file); auto (default): the shipped "
                              "heads when the backbone is lite_medsam; none: no quality")
     parser.add_argument("--download", action="store_true", help="download the official SAM checkpoint if missing")
-    parser.add_argument("--window", default="auto",
-                        help="intensity window: auto, minmax, percentile, ct or a CT preset (soft_tissue, lung, bone, ...)")
-    parser.add_argument("--channel", type=int, default=None, help="channel of a multi-channel (4D) volume")
-    parser.add_argument("--axis", type=int, default=None, choices=(0, 1, 2),
-                        help="slicing axis of a volume (default: the through-plane axis, i.e. the largest voxel size; "
-                             "ties -> 2)")
+    add_volume_arguments(parser, axis_help="slicing axis of a volume (default: the through-plane axis, i.e. the "
+                                           "largest voxel size; ties -> 2)")
     parser.add_argument("--propagate", action=argparse.BooleanOptionalAction, default=None,
                         help="propagate from the prompted slice(s) through the object (default on volumes); "
                              "--no-propagate segments only the prompted slice(s)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    add_device_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
     parser.set_defaults(func=run)
 
@@ -99,37 +94,33 @@ def _propagation_report(session: VolumeSession, runs: list[PropagationRun]) -> d
 
 
 def run(args: argparse.Namespace) -> int:
-    from monai_baldsam.io import load_image, save_overlay_png, write_mask
+    from monai_baldsam.io import save_overlay_png, write_mask
     from monai_baldsam.io.atomic import check_output_path
     from monai_baldsam.io.formats import full_suffix
-    from monai_baldsam.segmentation import Segmenter, to_slice_prompts
-    from monai_baldsam.transforms.intensity import WindowIntensity
     from monai_baldsam.transforms.slicing import extract_slice
     from monai_baldsam.volume.dicom_seg import SEG_SUFFIXES, write_dicom_seg
-    from monai_baldsam.volume.geometry import resolve_axis
 
     start = time.perf_counter()
     apply_bundle(args)
     prompts = prompts_from_args(args)
-    image = load_image(args.image, channel=args.channel)
+    source = load_image_input(args)
+    image, axis = source.image, source.axis
     propagate = _check_volume_options(image, args.propagate, args.seg_out)
-    axis = resolve_axis(args.axis, image.affine) if image.ndim == 4 else 2
-    slice_prompts = to_slice_prompts(prompts, image.shape[1:], axis)  # validate before loading the model
-    inputs = [str(Path(args.image).expanduser())]
+    slice_prompts = source.slice_prompts(prompts)  # validate before loading the model
+    inputs = source.inputs
     out = check_output_path(args.out, inputs, (), args.overwrite)
     seg_out = check_output_path(args.seg_out, inputs, (out,), args.overwrite) if args.seg_out else None
     if seg_out is not None and full_suffix(seg_out) not in SEG_SUFFIXES:
         raise ValueError(f"--seg-out must be a .dcm file, got {seg_out.name!r}")
     protected = tuple(p for p in (out, seg_out) if p is not None)
     overlay = check_output_path(args.overlay, inputs, protected, args.overwrite) if args.overlay else None
-    window = None if args.window == "auto" else WindowIntensity(args.window)
+    window = window_from_args(args)
     usam = _usam_name(args.usam, args.backbone)
     if usam is not None:
         from monai_baldsam.usam import resolve_usam
 
         resolve_usam(usam)  # a missing heads file is an error before any model runs
-    segmenter = Segmenter(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device, window,
-                          axis if image.ndim == 4 else args.axis, allow_download=args.download, head=args.head)
+    segmenter = segmenter_from_args(args, window, source.segmenter_axis, allow_download=args.download)
     propagation = None
     if propagate:
         session = segmenter.session(image)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from monai_baldsam.cli.train_head_cmd import parse_max_per_folder
+from monai_baldsam.cli.training_args import (
+    add_epochs_argument,
+    add_run_arguments,
+    add_split_arguments,
+    add_training_data_arguments,
+    check_training_args,
+)
 
 __all__ = ["add_parser", "run"]
 
@@ -18,49 +24,37 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                     "disk, and regresses them from the decoder's IoU and mask tokens. Writes OUT and a card "
                     "OUT.json (data hashes, settings, validation metrics). Never train on dev data.",
     )
-    parser.add_argument("--data", nargs="+", required=True, help="training folders with images/ and masks/")
-    parser.add_argument("--out", required=True, help="heads file to write (.pt); its card goes beside it (.json)")
-    parser.add_argument("--backbone", default="lite_medsam", help="backbone the heads judge (default lite_medsam)")
+    add_training_data_arguments(parser, data_help="training folders with images/ and masks/",
+                                out_help="heads file to write (.pt); its card goes beside it (.json)",
+                                backbone_help="backbone the heads judge (default lite_medsam)")
     parser.add_argument("--head", default="general",
                         help="Bayesian head for the click states (name or file), or 'none' for plain-decoder states")
     parser.add_argument("--large-backbone", default=None,
                         help="a second, larger backbone (e.g. vit_h) for the model-gap head")
     parser.add_argument("--large-checkpoint", default=None, help="checkpoint file of --large-backbone")
-    parser.add_argument("--max-per-folder", nargs="+", default=None, metavar="N|FOLDER=N",
-                        help="use at most N images per folder (seeded draw), or per folder name")
-    parser.add_argument("--val-fraction", type=float, default=0.15, help="held-out fraction per folder (0.15)")
-    parser.add_argument("--epochs", type=int, default=None, help="regression epochs (default 300; early stopping)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the draw, states, initialisation and batching")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing heads file and card")
+    add_split_arguments(parser)
+    add_epochs_argument(parser, "regression epochs (default 300; early stopping)")
+    add_run_arguments(parser, seed_help="seed of the draw, states, initialisation and batching",
+                      overwrite_help="replace an existing heads file and card")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    import torch
-
     from monai_baldsam.sam.backbones import load_backbone
     from monai_baldsam.usam.training import UsamTrainConfig, train_usam
 
-    if args.threads is not None:
-        if args.threads < 1:
-            raise ValueError(f"--threads must be at least 1, got {args.threads}")
-        torch.set_num_threads(args.threads)
+    checked = check_training_args(args)
     config = UsamTrainConfig()
-    if args.epochs is not None:
-        if args.epochs < 1:
-            raise ValueError(f"--epochs must be at least 1, got {args.epochs}")
-        config = replace(config, epochs=args.epochs)
+    if checked.epochs is not None:
+        config = replace(config, epochs=checked.epochs)
     large = None
     if args.large_backbone:
         large = load_backbone(args.large_backbone, checkpoint=args.large_checkpoint, device=args.device)
     result = train_usam(args.data, args.out, backbone=args.backbone, head=None if args.head == "none" else args.head,
-                        large_backbone=large, seed=args.seed, val_fraction=args.val_fraction,
-                        max_per_folder=parse_max_per_folder(args.max_per_folder), config=config, device=args.device,
+                        large_backbone=large, seed=args.seed, val_fraction=checked.val_fraction,
+                        max_per_folder=checked.max_per_folder, config=config, device=args.device,
                         overwrite=args.overwrite, progress=not args.no_progress)
     card = result.card
     print(json.dumps({"usam": str(result.path), "card": str(result.card_path), "usam_sha256": card["usam_sha256"],

@@ -11,8 +11,10 @@ BALD) pick a location without ever seeing the truth.
 logits as ``mask_input`` (as SAM's interactive loop does).
 
 Registered here: ``oracle`` (RITM/f-BRS), ``random_error``, ``random``, and the model-driven ``bald`` and
-``entropy``, which need a model that returns uncertainty maps (the Bayesian head). Others register with
-:func:`register_policy`.
+``entropy``, which need a model that returns uncertainty maps (the Bayesian head). Variants kept to reproduce
+the ablations in the README (chosen against on validation images of the training split): ``bald_pixel`` and
+``entropy_pixel`` (plain pixel argmax), ``expected_error`` (``min(p, 1 - p)``) and ``bald_lookahead`` (BALD proposes,
+the model's expected entropy after each answer picks). Others register with :func:`register_policy`.
 """
 
 from __future__ import annotations

@@ -10,8 +10,9 @@ re-propagates outward from there. Policies:
 * ``oracle``: the RITM user in 3D, the voxel of the larger error region (false negatives or false positives of the
   whole volume) farthest from the region's boundary, distances in mm (anisotropic voxels);
 * ``random_error``: a uniformly drawn voxel of the error region (seeded);
-* ``bald``: the voxel :func:`~monai_baldsam.suggestion` would propose: the head's mutual information over every
-  segmented slice plus the slice past each end, pooled in-plane as the 2D ``bald`` policy does. Blind to the truth.
+* ``bald``: the voxel :func:`~monai_baldsam.suggestion.best_volume_click` proposes: the head's mutual information over
+  every segmented slice plus the slice past each end, with the 2D ``bald`` policy's rule and settings (pooled
+  in-plane, or the region rule; the neighbourhood of earlier clicks on their slice excluded). Blind to the truth.
 
 Pure bookkeeping lives here; the CLI (``baldsam evaluate`` on a folder of volumes) and the benchmark call
 :func:`evaluate_volumes`.

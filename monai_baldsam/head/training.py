@@ -52,6 +52,7 @@ from monai_baldsam.head.click_model import BayesianHeadClickModel
 from monai_baldsam.head.embedding_store import EmbeddingStore
 from monai_baldsam.head.features import FeatureExtractor
 from monai_baldsam.head.model import HeadConfig, PredictionHead
+from monai_baldsam.head.optim_config import OptimConfig
 from monai_baldsam.head.simulation import FirstKind, run_session_rounds, start_sessions
 from monai_baldsam.head.training_data import TrainItem, load_items, split_cases
 from monai_baldsam.head.volume_slices import VolumeSliceCase
@@ -64,13 +65,10 @@ __all__ = ["TrainConfig", "TrainResult", "segmentation_loss", "validate_low_res"
 
 
 @dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation and simulation settings of :func:`train_head` (recorded in the card)."""
+class TrainConfig(OptimConfig):
+    """Optimisation and simulation settings of :func:`train_head` (recorded in the card); ``epochs``,
+    ``batch_size``, ``lr`` and ``weight_decay`` (defaults 20, 4, 2e-3, 1e-4) come from :class:`OptimConfig`."""
 
-    epochs: int = 20
-    batch_size: int = 4
-    lr: float = 2e-3
-    weight_decay: float = 1e-4
     min_rounds: int = 2
     max_rounds: int = 6
     box_probability: float = 0.5
@@ -87,9 +85,9 @@ class TrainConfig:
     max_train_seconds: float | None = None
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or not 1 <= self.min_rounds <= self.max_rounds:
-            raise ValueError("epochs and batch_size must be >= 1 and 1 <= min_rounds <= max_rounds, got "
-                             f"{self.epochs}, {self.batch_size}, {self.min_rounds}..{self.max_rounds}")
+        super().__post_init__()
+        if not 1 <= self.min_rounds <= self.max_rounds:
+            raise ValueError(f"1 <= min_rounds <= max_rounds must hold, got {self.min_rounds}..{self.max_rounds}")
         if not 0.0 <= self.box_probability <= 1.0:
             raise ValueError(f"box_probability must be in [0, 1], got {self.box_probability}")
         if not 0.0 <= self.uncertain_click_fraction <= 1.0:

@@ -35,6 +35,7 @@ from monai_baldsam.evaluation.data import EvalCase, discover_cases
 from monai_baldsam.evaluation.model import ClickModel, SamClickModel
 from monai_baldsam.head.checkpoint import backbone_signature
 from monai_baldsam.head.embedding_store import EmbeddingStore
+from monai_baldsam.head.optim_config import OptimConfig
 from monai_baldsam.head.training import display_data_dir
 from monai_baldsam.head.training_data import TrainItem, load_items
 from monai_baldsam.io.atomic import atomic_write_text
@@ -51,8 +52,10 @@ __all__ = ["UsamTrainConfig", "UsamTrainResult", "choose_cases", "fit_heads", "t
 
 
 @dataclass(frozen=True)
-class UsamTrainConfig:
-    """Optimisation settings of :func:`train_usam` (recorded in the card)."""
+class UsamTrainConfig(OptimConfig):
+    """Optimisation settings of :func:`train_usam` (recorded in the card): the shared ones of
+    :class:`~monai_baldsam.head.optim_config.OptimConfig` with this trainer's defaults, early-stopping ``patience``
+    (epochs) and the smooth-L1 ``beta``."""
 
     epochs: int = 300
     batch_size: int = 128
@@ -62,8 +65,9 @@ class UsamTrainConfig:
     smooth_l1_beta: float = 0.05
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or self.patience < 1 or self.lr <= 0:
-            raise ValueError(f"epochs, batch_size and patience must be >= 1 and lr > 0, got {self}")
+        super().__post_init__()
+        if self.patience < 1:
+            raise ValueError(f"patience must be >= 1, got {self.patience}")
 
 
 @dataclass

@@ -23,7 +23,7 @@ encodes every slice in batches up front, worthwhile on a GPU.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 import numpy as np
@@ -101,12 +101,17 @@ class VolumeUncertainty:
         probability: the foreground probability.
         slices: the scored slice indices along ``axis``.
         axis: the slicing axis.
+        clicks_ijk: ``(N, 3)`` int64 voxels of every click the user had given when the maps were computed (a BALD
+            rule excludes their neighbourhood, see :func:`monai_baldsam.suggestion.best_volume_click`).
+        mask: ``(I, J, K)`` bool, the session's result at that time (``None``: not recorded).
     """
 
     maps: Mapping[str, np.ndarray]
     probability: np.ndarray
     slices: tuple[int, ...]
     axis: int
+    clicks_ijk: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
+    mask: np.ndarray | None = None
 
 
 def _only_background(prompt: SlicePrompt) -> bool:
@@ -437,7 +442,8 @@ class VolumeSession:
                 volume = maps.setdefault(name, np.zeros(self.spatial_shape, dtype=np.float32))
                 np.moveaxis(volume, self.axis, 0)[index] = value.T
         self.last_recomputed = tuple(recomputed)
-        return VolumeUncertainty(maps=maps, probability=probability, slices=tuple(slices), axis=self.axis)
+        return VolumeUncertainty(maps=maps, probability=probability, slices=tuple(slices), axis=self.axis,
+                                 clicks_ijk=self.clicked_ijk(), mask=self.label()[0].numpy().astype(bool))
 
     def clicked_ijk(self) -> np.ndarray:
         """``(N, 3)`` voxel indices of every click the user gave (rounded)."""

@@ -58,12 +58,14 @@ logger = logging.getLogger(__name__)
 @dataclass
 class InferResult:
     """What one request computed: the label ``(X, Y)`` / ``(I, J, K)``, the MI map in nats (same shape), the next
-    click (``None`` when no candidate is left) and extra params."""
+    click (``None`` when no candidate is left), extra params and, when the decode that made the label already
+    judged it, UncertainSAM's quality (``quality``, the answer's dict)."""
 
     label: np.ndarray
     mutual_information: np.ndarray | None
     next_click: dict[str, Any] | None
     extra: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, Any] | None = None
 
 
 def next_click_record(ijk: tuple[int, ...], score: float, mi: float, probability: float,
@@ -191,9 +193,13 @@ class BaldSamInfer(InferTask):
     def _quality(self, loaded: LoadedModel, image: MetaTensor, prompts: SlicerPrompts,
                  result: InferResult) -> dict[str, Any] | None:
         """UncertainSAM's predicted IoU and gaps of the head's mask on the prompted slice(s): a picture's dict, or
-        ``{slice index: dict}`` on a volume; ``None`` without heads or on one slice of a volume."""
+        ``{slice index: dict}`` on a volume; ``None`` without heads or on one slice of a volume. A picture's quality
+        comes from the decode that made its label (:meth:`_infer_2d`); a volume's prompted slices are decoded once
+        more (the volume session keeps no decoder tokens)."""
         if self.usam is None or (self.model_config.spatial_dims == 2 and image.ndim == 4):
             return None
+        if result.quality is not None:
+            return result.quality
         if image.ndim == 3:
             return loaded.segmenter.mask_quality(image, prompts_2d(prompts, 0), self.usam)[0].to_dict()
         axis = result.extra.get("axis", 2)
@@ -215,12 +221,16 @@ class BaldSamInfer(InferTask):
     def _infer_2d(self, loaded: LoadedModel, image: MetaTensor, prompts: SlicerPrompts) -> InferResult:
         if image.ndim == 3:  # a picture (C, X, Y): Slicer's points are [x, y, 0]
             user = prompts_2d(prompts, 0)
-            suggestion = suggest_2d(loaded.segmenter, image, user, self.footprint, self.gate)
+            quality, output = None, None
+            if self.usam is not None:  # one decoder call: the head's prediction and, from its tokens, its quality
+                assessed = loaded.segmenter.assess(image, user, self.usam)[0]
+                quality, output = assessed.quality.to_dict(), assessed.output
+            suggestion = suggest_2d(loaded.segmenter, image, user, self.footprint, self.gate, output=output)
             x, y = suggestion.point
             click = next_click_record((x, y, 0), suggestion.score, suggestion.mutual_information,
                                       suggestion.probability)
             return InferResult(np.asarray(suggestion.maps["mask"]), np.asarray(suggestion.maps["mutual_information"]),
-                               click)
+                               click, quality=quality)
         # one slice k of a volume: windowed per volume, segmented without propagation, scored on that slice only
         index = slice_of_request(prompts, int(image.shape[3]))
         session = VolumeSession(image, loaded.segmenter.predictor, axis=2, click_model=loaded.segmenter.click_model)
