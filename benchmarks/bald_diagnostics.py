@@ -25,11 +25,8 @@ from tqdm.auto import tqdm
 
 from monai_baldsam.evaluation.policies import Click, ClickContext, ClickPolicy, make_policy
 from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
-from monai_baldsam.head.click_model import load_head_click_model
-from monai_baldsam.head.embedding_store import EmbeddingStore
-from monai_baldsam.head.registry import resolve_head
-from monai_baldsam.head.training_data import card_cases, load_items
 from monai_baldsam.sam.predictor import SliceEmbedding
+from head_validation import load_validation_split
 from results_io import provenance, save_png, write_json
 
 BINS = (0.0, 0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.98, 1.0)
@@ -110,11 +107,7 @@ def main() -> None:
     if args.clicks < 2:
         raise ValueError(f"--clicks must be at least 2 (the first prompt and one click), got {args.clicks}")
     torch.set_num_threads(args.threads)
-    head = resolve_head(args.head)
-    card = json.loads(head.path.with_suffix(".json").read_text())
-    model = load_head_click_model(head.path, head_sha256=head.sha256, device=args.device)
-    items = load_items(card_cases(card, "val"), model.predictor.backbone, EmbeddingStore(), keep_images=False,
-                       desc="validation images")
+    head, model, items = load_validation_split(args.head, args.device)
     kinds = ("box", "click")
     recorders = {kind: {name: RecordingPolicy(make_policy(name)) for name in args.policies} for kind in kinds}
     pixels: dict[str, dict[str, list]] = {kind: defaultdict(list) for kind in kinds}

@@ -20,11 +20,8 @@ from tqdm.auto import tqdm
 
 from monai_baldsam.evaluation.policies import BaldPolicy, EntropyPolicy, ExpectedErrorPolicy, LookaheadBaldPolicy, make_policy
 from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
-from monai_baldsam.head.click_model import load_head_click_model
-from monai_baldsam.head.embedding_store import EmbeddingStore
-from monai_baldsam.head.registry import resolve_head
-from monai_baldsam.head.training_data import card_cases, load_items
 from monai_baldsam.sam.predictor import SliceEmbedding
+from head_validation import load_validation_split
 from results_io import provenance, write_json
 
 
@@ -40,14 +37,14 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the click model's device)")
+    parser.add_argument("--click-weights", nargs="+", type=float, default=[0.0],
+                        help="run every policy with the head's posterior conditioned on the clicks at each weight "
+                             "(BayesianHeadClickModel.click_weight; 0 = the trained posterior); table keys wW/POLICY "
+                             "when more than one is given")
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    head = resolve_head(args.head)
-    card = json.loads(head.path.with_suffix(".json").read_text())
-    model = load_head_click_model(head.path, head_sha256=head.sha256, device=args.device)
-    items = load_items(card_cases(card, "val"), model.predictor.backbone, EmbeddingStore(), keep_images=False,
-                       desc="validation images")
+    head, model, items = load_validation_split(args.head, args.device)
     policies = {"oracle": make_policy("oracle"), "random_error": make_policy("random_error")}
     classes = {"bald": BaldPolicy, "entropy": EntropyPolicy, "expected_error": ExpectedErrorPolicy}
     lookahead = [v for v in args.variants if v.split(":")[0] in ("bald_lookahead", "entropy_lookahead")]
@@ -63,23 +60,29 @@ def main() -> None:
             policies[variant] = classes[kind](0.0, float(gate), exclusion, region=True)
         else:
             policies[variant] = classes[kind](float(footprint), float(gate), exclusion)
-    curves: dict[str, dict[str, list]] = {kind: {name: [] for name in policies} for kind in args.kinds}
+    weights = args.click_weights
+    keys = [(w, name, name if len(weights) == 1 else f"w{w:g}/{name}") for w in weights for name in policies]
+    curves: dict[str, dict[str, list]] = {kind: {key: [] for _, _, key in keys} for kind in args.kinds}
     start = time.time()
     for n, item in enumerate(tqdm(items, desc="sessions", unit="image")):
         embedding = SliceEmbedding(item.embedding.to(args.device), item.original_hw)
         for kind in args.kinds:
             prompt = make_first_prompt(item.truth, kind, np.random.default_rng([0, n]))
-            first = run_first_interaction(model, embedding, prompt)
-            for name, policy in policies.items():
-                result = run_session(model, embedding, item.truth, policy, first, args.clicks,
-                                     np.random.default_rng([0, n, 1]))
-                iou = np.asarray(result.iou)
-                curves[kind][name].append(iou)
+            for weight in weights:
+                model.click_weight = weight
+                first = run_first_interaction(model, embedding, prompt)
+                for w, name, key in keys:
+                    if w != weight:
+                        continue
+                    result = run_session(model, embedding, item.truth, policies[name], first, args.clicks,
+                                         np.random.default_rng([0, n, 1]))
+                    curves[kind][key].append(np.asarray(result.iou))
     table = {kind: {name: {"miou@5": round(float(np.mean([c[4] for c in v])), 4),
                            f"miou@{args.clicks}": round(float(np.mean([c[-1] for c in v])), 4)}
                     for name, v in by.items()} for kind, by in curves.items()}
     record = {"head": head.name, "head_sha256": head.sha256, "images": len(items),
-              "domains": sorted({i.domain for i in items}), "clicks": args.clicks, "table": table,
+              "domains": sorted({i.domain for i in items}), "clicks": args.clicks, "click_weights": weights,
+              "table": table,
               "seconds": round(time.time() - start, 1), **provenance(args.device)}
     write_json(args.out or f"tune_footprint_{head.name}", record)
     print(json.dumps(table, indent=1))

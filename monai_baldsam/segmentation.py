@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -186,14 +186,17 @@ class Segmenter:
         return SliceWiseSamInferer(axis=axis, batch_size=base.batch_size, multimask_output=base.multimask_output,
                                    threshold=base.threshold)
 
-    def session(self, image: MetaTensor, config: PropagationConfig | None = None) -> VolumeSession:
+    def session(self, image: MetaTensor, config: PropagationConfig | None = None,
+                usam: str | None = None) -> VolumeSession:
         """A :class:`monai_baldsam.volume.VolumeSession` over ``image`` ``(1, I, J, K)`` that shares this
-        segmenter's predictor and embedding cache (prompt, propagate, correct)."""
+        segmenter's predictor and embedding cache (prompt, propagate, correct). With ``usam`` (heads name or file,
+        see :meth:`usam_model`) its prompted slices carry UncertainSAM's quality from the decode that made them
+        (:meth:`~monai_baldsam.volume.VolumeSession.anchor_quality`)."""
         from monai_baldsam.volume.session import VolumeSession
 
         return VolumeSession(image, self.predictor, axis=self.axis_for(image), window=self.window or default_window(image),
                              config=config, batch_size=self.inferer.batch_size, threshold=self.inferer.threshold,
-                             click_model=self.click_model)
+                             click_model=self.click_model, usam=None if usam is None else self.usam_model(usam))
 
     def _prompted_embeddings(self, image: MetaTensor, prompts: UserPrompts
                              ) -> tuple[dict[int, SlicePrompt], dict[int, SliceEmbedding]]:
@@ -249,7 +252,8 @@ class Segmenter:
         """UncertainSAM's predicted IoU and gaps of the mask on every prompted slice of ``image``, by slice index (0
         for a 2D image): the head's mask with ``head``, else SAM's (see :mod:`monai_baldsam.usam`). ``usam``: shipped
         heads name or a heads file trained for this backbone. This decodes the slices; when their prediction is
-        needed too, :meth:`assess` gives both from the same decoder call."""
+        needed too, :meth:`assess` gives both from the same decoder call (:meth:`label_of` turns its outputs into
+        the label), and a volume session made with ``session(image, usam=...)`` judges its prompted slices itself."""
         return {index: found.quality for index, found in self.assess(image, prompts, usam).items()}
 
     def __call__(self, image: MetaTensor, prompts: UserPrompts, return_logits: bool = False, propagate: bool = False,
@@ -275,16 +279,23 @@ class Segmenter:
             session.update(prompts, propagate=True)
             return session.label()
         if self.click_model is not None:
-            return self._head_label(image, prompts, axis, return_logits)
+            return self._outputs_label(image, self.head_outputs(image, prompts), axis, return_logits)
         slice_prompts = to_slice_prompts(prompts, image.shape[1:], axis)
         return self._inferer_for(axis)(self.windowed(image), self.predictor, prompts=slice_prompts,
                                        return_logits=return_logits)
 
-    def _head_label(self, image: MetaTensor, prompts: UserPrompts, axis: int, return_logits: bool) -> MetaTensor:
+    def label_of(self, image: MetaTensor, outputs: Mapping[int, ModelOutput]) -> MetaTensor:
+        """The uint8 label ``(1, *spatial)`` of per-slice predictions (by slice index, 0 for a 2D image; SAM
+        orientation ``(H, W)``, e.g. the outputs of :meth:`assess`), as :meth:`__call__` returns it without
+        propagation: the prompted slices' masks, 0 elsewhere."""
+        return self._outputs_label(image, outputs, self.axis_for(image), False)
+
+    def _outputs_label(self, image: MetaTensor, outputs: Mapping[int, ModelOutput], axis: int,
+                       return_logits: bool) -> MetaTensor:
         spatial = tuple(int(v) for v in image.shape[1:])
         fill = float("-inf") if return_logits else 0.0
         values = torch.full((1, *spatial), fill, dtype=torch.float32)
-        for index, output in self.head_outputs(image, prompts).items():
+        for index, output in outputs.items():
             prob = torch.from_numpy(output.probability).clamp(1e-7, 1 - 1e-7)
             slice_ab = (torch.logit(prob) if return_logits else torch.from_numpy(output.mask).float()).T
             if len(spatial) == 2:

@@ -26,10 +26,10 @@ from monai_baldsam.evaluation.model import ModelOutput
 from monai_baldsam.evaluation.policies import BaldPolicy
 from monai_baldsam.segmentation import Segmenter, UserPrompts, to_slice_prompts
 from monai_baldsam.transforms.prompts import ijk_to_slice_xy, slice_xy_to_ijk
-from monai_baldsam.volume.session import VolumeUncertainty
+from monai_baldsam.volume.session import VolumeSession, VolumeUncertainty
 
 __all__ = ["Suggestion", "suggest_2d", "exclude_near_clicks", "best_volume_click", "suggest_volume",
-           "BITS_PER_NAT"]
+           "suggest_session", "BITS_PER_NAT"]
 
 BITS_PER_NAT = 1.0 / math.log(2.0)
 
@@ -176,6 +176,13 @@ def suggest_volume(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts
     score every slice with a result plus the slice past each end, and return the best voxel."""
     session = segmenter.session(image)
     session.update(prompts, propagate=True)
+    return suggest_session(session, footprint, gate, progress)
+
+
+def suggest_session(session: VolumeSession, footprint: float | None = None, gate: float | None = None,
+                    progress: Callable[[list[int]], object] | None = None) -> Suggestion:
+    """The next click over a prompted :class:`VolumeSession` (as :func:`suggest_volume`, for a caller that keeps
+    the session, e.g. to read its prompted slices' quality)."""
     uncertainty = session.uncertainty(progress)
     valid = np.ones(session.spatial_shape, dtype=bool)
     for i, j, k in session.clicked_ijk():

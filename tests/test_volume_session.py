@@ -275,20 +275,24 @@ def test_uncertainty_is_cached_per_slice_and_recomputed_only_where_the_prompt_ch
     session = VolumeSession(_volume(), predictor, window=WindowIntensity("minmax"),
                             config=dataclasses.replace(LENIENT, max_slices=2), click_model=model)
     session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    assert decoded == [1]  # the prompted slice, by the head; propagation keeps SAM's decoder
     decoded.clear()
-    first = session.uncertainty()
-    assert set(session.last_recomputed) == set(first.slices) and len(decoded) == len(first.slices) > 1
+    first = session.uncertainty()  # the prompted slice's maps come from the decode that segmented it
+    assert 5 in first.slices and 5 not in session.last_recomputed
+    assert set(session.last_recomputed) == set(first.slices) - {5} and len(decoded) == len(first.slices) - 1 > 0
     decoded.clear()
     again = session.uncertainty()  # nothing changed: every slice from the cache, no decoding
     assert session.last_recomputed == () and decoded == [] and again.slices == first.slices
     for name, volume in first.maps.items():
         np.testing.assert_array_equal(again.maps[name], volume)
     np.testing.assert_array_equal(again.probability, first.probability)
-    # a click on slice 5 without propagation changes slice 5's prompt only
+    # a click on slice 5 without propagation changes slice 5's prompt only: decoded once, by the update
+    decoded.clear()
     session.update(UserPrompts(foreground=[[22, 18, 5]]), propagate=False)
+    assert decoded == [1]
     decoded.clear()
     changed = session.uncertainty()
-    assert set(session.last_recomputed) == {5} & set(changed.slices) and len(decoded) == len(session.last_recomputed)
+    assert session.last_recomputed == () and decoded == []
     # what the cache returned equals decoding every slice anew
     session.uncertainty_cache.clear()
     fresh = session.uncertainty()

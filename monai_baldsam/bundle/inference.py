@@ -25,7 +25,7 @@ from monai_baldsam.io import load_image, write_mask, write_probability_map
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.io.formats import full_suffix
 from monai_baldsam.segmentation import Segmenter, UserPrompts, to_slice_prompts
-from monai_baldsam.suggestion import BITS_PER_NAT, suggest_2d, suggest_volume
+from monai_baldsam.suggestion import BITS_PER_NAT, suggest_2d, suggest_session
 
 __all__ = ["inference_items", "LoadPromptedImage", "prompted_collate", "PreparePromptedBatch", "BaldSamNetwork",
            "PromptedInferer", "SaveBaldSamOutputs"]
@@ -150,11 +150,12 @@ class BaldSamNetwork(torch.nn.Module):
     def forward(self, image: MetaTensor, prompts: UserPrompts) -> dict[str, Any]:
         start = time.perf_counter()
         quality: dict[str, Any] | None = None
-        if image.ndim == 4:
-            found = suggest_volume(self.segmenter, image, prompts, self.footprint, self.gate)
-            if self.usam:  # decodes the prompted slices once more: the volume session keeps no decoder tokens
-                by_slice = self.segmenter.mask_quality(image, prompts, self.usam)
-                quality = {str(k): q.to_dict() for k, q in by_slice.items()}
+        if image.ndim == 4:  # the session judges each prompted slice from the decode that segments it
+            session = self.segmenter.session(image, usam=self.usam or None)
+            session.update(prompts, propagate=True)
+            found = suggest_session(session, self.footprint, self.gate)
+            if self.usam:
+                quality = {str(k): q.to_dict() for k, q in session.anchor_quality().items()}
         elif self.usam:  # one decoder call gives the head's prediction and, from its tokens, the mask's quality
             assessed = self.segmenter.assess(image, prompts, self.usam)[0]
             found = suggest_2d(self.segmenter, image, prompts, self.footprint, self.gate, output=assessed.output)

@@ -121,17 +121,22 @@ def run(args: argparse.Namespace) -> int:
 
         resolve_usam(usam)  # a missing heads file is an error before any model runs
     segmenter = segmenter_from_args(args, window, source.segmenter_axis, allow_download=args.download)
-    propagation = None
+    propagation, quality = None, None
+    # the quality of each prompted slice comes from the decode that segments it (one decoder call per slice)
     if propagate:
-        session = segmenter.session(image)
+        session = segmenter.session(image, usam=usam)
         if session.predictor.device.type == "cuda":
             session.encode_all()  # batched encoding pays on a GPU; on CPU slices are encoded only as reached
         runs = session.update(prompts, propagate=True)
         label = session.label()
         propagation = _propagation_report(session, runs)
+        quality = session.anchor_quality() if usam is not None else None
+    elif usam is not None:
+        assessed = segmenter.assess(image, prompts, usam)
+        label = segmenter.label_of(image, {index: found.output for index, found in assessed.items()})
+        quality = {index: found.quality for index, found in assessed.items()}
     else:
         label = segmenter(image, prompts)
-    quality = segmenter.mask_quality(image, prompts, usam) if usam is not None else None  # before any write
     written = write_mask(label, image, out, overwrite=args.overwrite)
     report = {"image": str(args.image), "shape": list(image.shape[1:]), "backbone": segmenter.predictor.backbone.signature,
               "head": args.head,

@@ -25,6 +25,9 @@ import numpy as np
 import torch
 
 from monai_baldsam.bayes import LastLayerLaplace, gaussian_logit_uncertainty_maps, uncertainty_maps
+from monai_baldsam.bayes.conditioning import condition_on_labels
+from monai_baldsam.bayes.predictive import logit_moments, sample_parameters, sampled_probabilities
+from monai_baldsam.head.clicks import sam_xy_to_low_xy
 from monai_baldsam.evaluation.model import ModelOutput, prompt_tensors
 from monai_baldsam.head.checkpoint import TrainedHead, load_head
 from monai_baldsam.head.features import FeatureExtractor, HeadPrompts
@@ -58,11 +61,15 @@ class BayesianHeadClickModel:
         n_samples: quadrature nodes or Monte Carlo samples (default 32).
         seed: seed of the per-call generator (``mc``).
         name: identifies the head in :attr:`signature` (e.g. its file hash).
+        click_weight: when > 0, the last layer's posterior is conditioned on the clicks of each prompt (each click's
+            label at its pixel counts ``click_weight`` pixels; :func:`~monai_baldsam.bayes.conditioning.
+            condition_on_labels`), so that a click updates the layer's weights for the whole image; 0 (default): the
+            trained posterior as it is.
     """
 
     def __init__(self, predictor: SamPredictor, head: PredictionHead, laplace: LastLayerLaplace,
                  uncertainty: UncertaintyMethod | str = UncertaintyMethod.QUADRATURE, n_samples: int = 32,
-                 seed: int = 0, name: str = "head") -> None:
+                 seed: int = 0, name: str = "head", click_weight: float = 0.0) -> None:
         if laplace.n_channels != head.n_channels:
             raise ValueError(f"the posterior has {laplace.n_channels} inputs but the head's last layer has "
                              f"{head.n_channels}")
@@ -75,6 +82,9 @@ class BayesianHeadClickModel:
         self.n_samples = int(n_samples)
         self.seed = int(seed)
         self.name = name
+        if click_weight < 0:
+            raise ValueError(f"click_weight must be >= 0, got {click_weight}")
+        self.click_weight = float(click_weight)
         self.extractor = FeatureExtractor(predictor.backbone, head.config.features)
 
     @classmethod
@@ -85,7 +95,8 @@ class BayesianHeadClickModel:
 
     @property
     def signature(self) -> str:
-        return f"{self.predictor.backbone.signature}+{self.name}+{self.uncertainty.value}{self.n_samples}"
+        conditioned = f"+clicks{self.click_weight:g}" if self.click_weight else ""
+        return f"{self.predictor.backbone.signature}+{self.name}+{self.uncertainty.value}{self.n_samples}{conditioned}"
 
     def encode(self, image: torch.Tensor) -> SliceEmbedding:
         """Encode one SAM image ``1 x 3 x H x W`` in [0, 1] (through the predictor's cache)."""
@@ -98,13 +109,56 @@ class BayesianHeadClickModel:
         inputs = self.extractor(embedding.features, prompts)
         output = self.head(inputs)
         features = PredictionHead.half_res_features(output)
-        mean, variance = self.laplace.logit_moments(features)
+        conditioned = self._conditioned_posterior(features, prompts)
+        if conditioned is None:
+            logits = output.logits
+            mean, variance = self.laplace.logit_moments(features)
+        else:
+            theta, covariance = conditioned
+            logits = self._combine(output.phi, output.sam_skip, theta)
+            scale = torch.linalg.cholesky(covariance)
+            mean, variance = logit_moments(features, theta, scale, diagonal=False)
         if self.uncertainty is UncertaintyMethod.QUADRATURE:
             maps = gaussian_logit_uncertainty_maps(mean, variance, n_points=self.n_samples)
         else:
             generator = torch.Generator(device=features.device).manual_seed(self.seed)
-            maps = uncertainty_maps(self.laplace.predict_mc(features, self.n_samples, generator=generator))
-        return output.logits, variance[:, None], {k: maps[k][:, None] for k in EXTRA_KEYS}
+            if conditioned is None:
+                probs = self.laplace.predict_mc(features, self.n_samples, generator=generator)
+            else:
+                probs = sampled_probabilities(features, *sample_parameters(theta, scale, False, self.n_samples,
+                                                                           generator))
+            maps = uncertainty_maps(probs)
+        return logits, variance[:, None], {k: maps[k][:, None] for k in EXTRA_KEYS}
+
+    def _conditioned_posterior(self, features: torch.Tensor, prompts: HeadPrompts
+                               ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The last layer's posterior given the clicks of ``prompts`` (one prompt), or None when not conditioning."""
+        labels = prompts.labels[0]
+        keep = labels >= 0
+        if self.click_weight == 0 or not bool(keep.any()):
+            return None
+        if prompts.batch_size != 1:
+            raise ValueError("conditioning on clicks works on one prompt at a time")
+        half = features.shape[-1]
+        low_xy = sam_xy_to_low_xy(prompts.points_sam_xy[0][keep], self.predictor.img_size, 2 * half) / 2.0
+        cols = low_xy[:, 0].floor().long().clamp(0, half - 1).to(features.device)
+        rows_ = low_xy[:, 1].floor().long().clamp(0, half - 1).to(features.device)
+        pixel_inputs = features[0][:, rows_, cols].T  # (K, C + 1)
+        design = torch.cat([pixel_inputs, torch.ones_like(pixel_inputs[:, :1])], dim=1)
+        covariance = self.laplace.posterior_covariance
+        if covariance.ndim == 1:
+            covariance = torch.diag(covariance)
+        return condition_on_labels(self.laplace.mean.to(features.device), covariance.to(features.device), design,
+                                   labels[keep].to(features.device), self.click_weight)
+
+    def _combine(self, phi: torch.Tensor, sam_skip: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """The head's MAP logits ``(B, 1, L, L)`` with the last layer's parameters ``theta = [w; w_s; b]``."""
+        c = phi.shape[1]
+        theta = theta.to(phi.dtype)
+        correction = torch.einsum("bchw,c->bhw", phi, theta[:c])[:, None]
+        correction = torch.nn.functional.interpolate(correction, sam_skip.shape[-2:], mode="bilinear",
+                                                     align_corners=False)
+        return correction + theta[c] * sam_skip + theta[c + 1]
 
     def predict(self, embedding: SliceEmbedding, point_coords_xy: np.ndarray | None, point_labels: np.ndarray | None,
                 box_xy: np.ndarray | None, mask_input: torch.Tensor | None) -> ModelOutput:
@@ -147,10 +201,10 @@ def load_head_click_model(path: str | os.PathLike[str], backbone: str = DEFAULT_
                           checkpoint: str | None = None, checkpoint_sha256: str | None = None,
                           head_sha256: str | None = None, device: str | torch.device = "cpu", cache_items: int = 64,
                           uncertainty: UncertaintyMethod | str = UncertaintyMethod.QUADRATURE, n_samples: int = 32,
-                          seed: int = 0) -> BayesianHeadClickModel:
+                          seed: int = 0, click_weight: float = 0.0) -> BayesianHeadClickModel:
     """Backbone (verified) + head file (verified when ``head_sha256`` is given) as a click model."""
     model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256)
     trained = load_head(path, model, sha256=head_sha256)
     predictor = SamPredictor(model, EmbeddingCache(max_items=cache_items))
     return BayesianHeadClickModel.from_trained(predictor, trained, uncertainty=uncertainty, n_samples=n_samples,
-                                               seed=seed)
+                                               seed=seed, click_weight=click_weight)

@@ -7,8 +7,14 @@ Start a server on a folder of images (pictures and/or NIfTI volumes)::
     monailabel start_server --app "$(baldsam monailabel-app)" --studies /path/to/images \\
         [--conf models baldsam_ultrasound,baldsam_brain_mri] [--conf device cpu] [--conf model_dir DIR]
 
-``baldsam monailabel-app`` prints :func:`app_dir`, the folder of this package that holds ``main.py``. Importing this
-module does not import ``monailabel``.
+``baldsam monailabel-app`` prints :func:`app_dir`, the folder of this package that holds ``main.py``. MONAI Label
+creates ``logs/``, ``bin/``, ``lib/`` and ``model/`` in the app folder, so to keep them out of the installed package
+copy the app (once) to a folder of your own and start that one (:mod:`monai_baldsam.monailabel.workdir`)::
+
+    baldsam monailabel-app --copy-to ~/baldsam-app
+    monailabel start_server --app ~/baldsam-app --studies /path/to/images
+
+Importing this module does not import ``monailabel``.
 """
 
 from __future__ import annotations

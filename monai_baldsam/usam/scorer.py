@@ -82,19 +82,37 @@ class UsamModel:
             box_xy: ``(x0, y0, x1, y1)`` in slice pixels, or None.
             mask_input: ``1 x 1 x L x L`` low-resolution logits of the previous prediction, or None.
         """
-        decoder = self.predictor.backbone.mask_decoder
-        with TokenCapture(decoder) as capture:
+        with TokenCapture(self.predictor.backbone.mask_decoder) as capture:
             output = self.click_model.predict(embedding, point_coords_xy, point_labels, box_xy, mask_input)
         tokens = capture.last()
+        quality, features = self.judge(embedding, tokens, output.low_res_logits)
+        return Assessment(output=output, quality=quality, features=features, tokens=tokens)
+
+    @torch.no_grad()
+    def judge(self, embedding: SliceEmbedding, tokens: DecoderTokens,
+              low_res_logits: torch.Tensor | np.ndarray) -> tuple[MaskQuality, torch.Tensor]:
+        """The quality of a mask made by a decoder call whose tokens were captured (:class:`TokenCapture`), without
+        decoding again: for a caller that decodes itself (a volume session's prompted slices). The decode must be
+        the one this model's :meth:`assess` would make (the wrapped click model's, or SAM's decoder on the same
+        prompt when the wrapped model is the plain decoder).
+
+        Args:
+            embedding: the slice's embedding (its ``original_hw`` decides the valid low-resolution grid).
+            tokens: the captured tokens of that one decoder call (batch of one).
+            low_res_logits: the judged mask's low-resolution logits, ``L x L`` values (``1 x 1 x L x L``).
+
+        Returns:
+            The :class:`MaskQuality` (floats) and the heads' input features ``(1, F)``; :attr:`last_quality` is set.
+        """
         if tokens.batch_size != 1:
             raise RuntimeError(f"the decoder answered {tokens.batch_size} prompts for one: cannot tell which is judged")
         backbone = self.predictor.backbone
         valid = valid_low_res(embedding.original_hw, backbone.img_size, int(backbone.low_res_hw[0]), backbone.device)
-        logits = torch.as_tensor(output.low_res_logits).to(backbone.device, torch.float32).reshape(1, 1, *valid.shape)
-        features = quality_features(decoder, tokens, logits, valid, self.from_head)
+        logits = torch.as_tensor(low_res_logits).to(backbone.device, torch.float32).reshape(1, 1, *valid.shape)
+        features = quality_features(backbone.mask_decoder, tokens, logits, valid, self.from_head)
         quality = self.heads(features).item(0)
         self.last_quality = quality
-        return Assessment(output=output, quality=quality, features=features, tokens=tokens)
+        return quality, features
 
     def predict(self, embedding: SliceEmbedding, point_coords_xy: np.ndarray | None, point_labels: np.ndarray | None,
                 box_xy: np.ndarray | None, mask_input: torch.Tensor | None) -> ModelOutput:

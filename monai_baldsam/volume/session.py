@@ -16,6 +16,12 @@ SAM's decoder with the box of the previous mask, which LiteMedSAM follows well. 
 scores every slice with a result, plus the slice past each end, with the head's uncertainty maps (BALD over the
 volume).
 
+With a ``usam`` model (:class:`~monai_baldsam.usam.UsamModel` around the session's click model, or around SAM's
+decoder when the session has none) each prompted slice's result also carries UncertainSAM's
+:class:`~monai_baldsam.usam.MaskQuality` (:attr:`SliceResult.quality`, :meth:`VolumeSession.anchor_quality`),
+computed from the decoder tokens of the decode that made the mask: no second decoder call. The click model's maps of
+a prompted slice are kept from that same decode, so :meth:`VolumeSession.uncertainty` does not decode it again.
+
 Embeddings are computed on demand through the predictor's bounded :class:`EmbeddingCache`, so each slice is encoded
 once per volume while the cache holds it (the default cache holds 512 slices); :meth:`VolumeSession.encode_all`
 encodes every slice in batches up front, worthwhile on a GPU.
@@ -24,7 +30,7 @@ encodes every slice in batches up front, worthwhile on a GPU.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
 import torch
@@ -43,6 +49,10 @@ from monai_baldsam.volume.propagation import PropagationConfig, propagation_prom
 from monai_baldsam.volume.stopping import StopReason
 from monai_baldsam.volume.uncertainty_cache import SliceScores, SliceUncertaintyCache, prompt_signature
 
+if TYPE_CHECKING:  # the usam package is imported where it is used: a session without quality never loads it
+    from monai_baldsam.usam.model import MaskQuality
+    from monai_baldsam.usam.scorer import UsamModel
+
 __all__ = ["SliceResult", "PropagationRun", "VolumeUncertainty", "VolumeSession"]
 
 
@@ -59,6 +69,8 @@ class SliceResult:
         anchor: the prompted slice this result comes from (the slice itself for a prompted slice).
         appearance_margin: the mask's appearance margin against the anchor's prototypes (``None`` on the anchor,
             or when the stop rule does not use it).
+        quality: UncertainSAM's quality of the mask, from the decode that made it (prompted slices of a session
+            with ``usam``; ``None`` elsewhere and on a slice emptied by background clicks alone).
     """
 
     mask_ab: np.ndarray
@@ -68,6 +80,7 @@ class SliceResult:
     prompt: SlicePrompt
     anchor: int
     appearance_margin: float | None = None
+    quality: MaskQuality | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +139,12 @@ def _depends_on(source_anchor: int, anchor: int, direction: int) -> bool:
     return (source_anchor - anchor) * direction <= 0
 
 
+def _scores(output: ModelOutput) -> SliceScores:
+    """A click model's output as cached uncertainty scores (float32 maps, SAM orientation)."""
+    return SliceScores(np.asarray(output.probability, dtype=np.float32),
+                       {k: np.asarray(v, dtype=np.float32) for k, v in output.extras.items()})
+
+
 def _concat(first: np.ndarray | None, second: np.ndarray | None) -> np.ndarray | None:
     if first is None:
         return second
@@ -150,15 +169,19 @@ class VolumeSession:
         threshold: logit threshold of the masks.
         click_model: decodes the prompted slices instead of SAM's decoder (a Bayesian head on the same backbone as
             ``predictor``); needed by :meth:`uncertainty`.
+        usam: UncertainSAM heads that judge each prompted slice's mask from its own decode (see
+            :attr:`SliceResult.quality`); they must wrap ``click_model`` (or SAM's decoder on ``predictor``'s
+            backbone when there is no click model), as :meth:`monai_baldsam.segmentation.Segmenter.usam_model` does.
 
     Raises:
-        ValueError: a 2D image, a volume with several channels, or a bad axis / affine.
+        ValueError: a 2D image, a volume with several channels, a bad axis / affine, or a click model or usam model
+            on another backbone.
     """
 
     def __init__(self, image: torch.Tensor, predictor: SamPredictor, axis: int | None = None,
                  window: Callable[[torch.Tensor], torch.Tensor] | None = None, config: PropagationConfig | None = None,
                  batch_size: int = 8, prefetch: int | None = None, threshold: float = 0.0,
-                 click_model: ClickModel | None = None) -> None:
+                 click_model: ClickModel | None = None, usam: UsamModel | None = None) -> None:
         if not isinstance(image, torch.Tensor) or image.ndim != 4:
             shape = tuple(getattr(image, "shape", ()))
             raise ValueError(
@@ -185,6 +208,17 @@ class VolumeSession:
             raise ValueError(f"the click model runs on {model_predictor.backbone.signature} but the session on "
                              f"{predictor.backbone.signature}: use one backbone for both")
         self.click_model = click_model
+        if usam is not None:
+            if usam.predictor.backbone.signature != predictor.backbone.signature:
+                raise ValueError(f"the UncertainSAM heads run on {usam.predictor.backbone.signature} but the session on "
+                                 f"{predictor.backbone.signature}: use one backbone for both")
+            if click_model is not None and usam.click_model is not click_model:
+                raise ValueError("the UncertainSAM model wraps another click model than the session's: build it around "
+                                 "the session's click model (Segmenter.usam_model does)")
+            if click_model is None and usam.from_head:
+                raise ValueError("the UncertainSAM model wraps a prediction head but the session decodes with SAM's "
+                                 "decoder: give the session that head as click_model, or wrap SAM's decoder")
+        self.usam = usam
         self.inferer = SliceWiseSamInferer(axis=self.axis, batch_size=batch_size, threshold=threshold)
         self.prefetch = prefetch or (batch_size if self.predictor.device.type == "cuda" else 1)
         self.volume = (window or default_window(self.image))(self.image)
@@ -223,6 +257,13 @@ class VolumeSession:
         filled = [i for i, r in self._results.items() if r.mask_ab.any()]
         return (min(filled), max(filled)) if filled else None
 
+    def anchor_quality(self) -> dict[int, MaskQuality]:
+        """UncertainSAM's quality of every prompted slice's current mask, by slice index (increasing), as judged
+        during the decode that made it; empty without ``usam``. A slice emptied by background clicks alone (never
+        decoded) has none."""
+        found = {index: self._results[index].quality for index in self.anchors if index in self._results}
+        return {index: quality for index, quality in found.items() if quality is not None}
+
     def reset(self) -> None:
         """Forget every prompt and result (embeddings stay in the predictor's cache)."""
         self._results.clear()
@@ -251,11 +292,31 @@ class VolumeSession:
         self.requested.update(indices)
         return self.inferer.encode(self.volume, self.predictor, indices, image_hash=self.volume_hash)[index]
 
-    def _model_output(self, embedding: SliceEmbedding, prompt: SlicePrompt) -> ModelOutput:
+    def _model_output(self, embedding: SliceEmbedding, prompt: SlicePrompt, judge: bool = False
+                      ) -> tuple[ModelOutput, MaskQuality | None]:
+        """The click model's output for ``prompt``; with ``judge`` and a usam model, also its quality (same decode)."""
         if self.click_model is None:
             raise ValueError("this session has no click model: create it with click_model=<a Bayesian head>")
         mask_input = None if prompt.mask_logits is None else prompt.mask_logits.reshape(1, 1, *prompt.mask_logits.shape[-2:])
-        return self.click_model.predict(embedding, prompt.points_xy, prompt.labels, prompt.box_xyxy, mask_input)
+        if judge and self.usam is not None:
+            assessed = self.usam.assess(embedding, prompt.points_xy, prompt.labels, prompt.box_xyxy, mask_input)
+            return assessed.output, assessed.quality
+        return self.click_model.predict(embedding, prompt.points_xy, prompt.labels, prompt.box_xyxy, mask_input), None
+
+    def _model_tag(self) -> str:
+        return f"{type(self.click_model).__name__}@{id(self.click_model)}"
+
+    def _sam_decode(self, embedding: SliceEmbedding, prompt: SlicePrompt, judge: bool
+                    ) -> tuple[Prediction, MaskQuality | None]:
+        """SAM's decoder on ``prompt``; with ``judge`` and a usam model, the mask's quality from the same call."""
+        if not judge or self.usam is None:
+            return self.inferer.decode(self.predictor, embedding, prompt), None
+        from monai_baldsam.usam.tokens import TokenCapture
+
+        with TokenCapture(self.predictor.backbone.mask_decoder) as capture:
+            prediction = self.inferer.decode(self.predictor, embedding, prompt)
+        quality, _ = self.usam.judge(embedding, capture.last(), prediction.low_res_logits)
+        return prediction, quality
 
     def _segment(self, index: int, prompt: SlicePrompt, anchor: int, direction: int = 1) -> SliceResult:
         if _only_background(prompt):  # "not here" and nothing else: the slice holds no object
@@ -265,11 +326,13 @@ class VolumeSession:
                                area_mm2=0.0, prompt=prompt, anchor=anchor)
         embedding = self._embedding(index, direction)
         if self.click_model is not None and index == anchor:
-            output = self._model_output(embedding, prompt)
+            output, quality = self._model_output(embedding, prompt, judge=True)
+            # the maps of this decode are what uncertainty() would decode the same prompt for: keep them
+            self.uncertainty_cache.put(index, prompt_signature(index, prompt, self._model_tag()), _scores(output))
             mask_ab = output.mask.T.copy()
             low_res, iou = output.low_res_logits[0].detach().cpu(), float("nan")
         else:
-            prediction: Prediction = self.inferer.decode(self.predictor, embedding, prompt)
+            prediction, quality = self._sam_decode(embedding, prompt, judge=index == anchor)
             logits = prediction.logits[0, 0].detach().cpu()  # SAM's (H, W) = (b, a)
             mask_ab = (logits > self.inferer.threshold).transpose(0, 1).numpy()
             low_res, iou = prediction.low_res_logits[0].detach().cpu(), float(prediction.iou[0, 0])
@@ -279,7 +342,7 @@ class VolumeSession:
             margin = model.margin(embedding.features, mask_ab, self.predictor.img_size)
         return SliceResult(mask_ab=mask_ab, low_res_logits=low_res,
                            iou=iou, area_mm2=mask_area_mm2(mask_ab, self.spacing_xy),
-                           prompt=prompt, anchor=anchor, appearance_margin=margin)
+                           prompt=prompt, anchor=anchor, appearance_margin=margin, quality=quality)
 
     def _appearance_model(self, index: int, result: SliceResult) -> AppearanceModel | None:
         if not self.config.stop.uses_appearance:
@@ -415,8 +478,9 @@ class VolumeSession:
         Each slice is decoded with the prompt that produced its result (the user's on prompted slices, the
         propagation prompt elsewhere, the next propagation prompt past the ends). A slice's maps are cached under
         its prompt's signature (:class:`~monai_baldsam.volume.uncertainty_cache.SliceUncertaintyCache`): a later
-        call decodes only the slices whose prompt changed (listed in :attr:`last_recomputed`). ``progress`` may wrap
-        the slice list (e.g. ``tqdm``).
+        call decodes only the slices whose prompt changed (listed in :attr:`last_recomputed`). A prompted slice's
+        maps are cached by the decode that segmented it, so it is not decoded here unless the cache dropped it.
+        ``progress`` may wrap the slice list (e.g. ``tqdm``).
         """
         slices = self.scored_slices()
         if not slices:
@@ -424,7 +488,7 @@ class VolumeSession:
         maps: dict[str, np.ndarray] = {}
         probability = np.zeros(self.spatial_shape, dtype=np.float32)
         recomputed: list[int] = []
-        model_tag = f"{type(self.click_model).__name__}@{id(self.click_model)}"
+        model_tag = self._model_tag()
         for index in (progress(slices) if progress is not None else slices):
             prompt = self._scoring_prompt(index)
             if prompt is None:
@@ -432,9 +496,8 @@ class VolumeSession:
             signature = prompt_signature(index, prompt, model_tag)
             scores = self.uncertainty_cache.get(index, signature)
             if scores is None:  # new or changed prompt on this slice: decode it again
-                output = self._model_output(self._embedding(index), prompt)
-                scores = SliceScores(np.asarray(output.probability, dtype=np.float32),
-                                     {k: np.asarray(v, dtype=np.float32) for k, v in output.extras.items()})
+                output, _ = self._model_output(self._embedding(index), prompt)
+                scores = _scores(output)
                 self.uncertainty_cache.put(index, signature, scores)
                 recomputed.append(index)
             np.moveaxis(probability, self.axis, 0)[index] = scores.probability.T

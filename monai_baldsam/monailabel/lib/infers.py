@@ -193,21 +193,14 @@ class BaldSamInfer(InferTask):
     def _quality(self, loaded: LoadedModel, image: MetaTensor, prompts: SlicerPrompts,
                  result: InferResult) -> dict[str, Any] | None:
         """UncertainSAM's predicted IoU and gaps of the head's mask on the prompted slice(s): a picture's dict, or
-        ``{slice index: dict}`` on a volume; ``None`` without heads or on one slice of a volume. A picture's quality
-        comes from the decode that made its label (:meth:`_infer_2d`); a volume's prompted slices are decoded once
-        more (the volume session keeps no decoder tokens)."""
+        ``{slice index: dict}`` on a volume; ``None`` without heads or on one slice of a volume. Both come from the
+        decode that made the label: :meth:`_infer_2d` for a picture, the volume session's prompted slices
+        (:meth:`_infer_3d`, ``None`` when no prompted slice was decoded, e.g. background clicks only)."""
         if self.usam is None or (self.model_config.spatial_dims == 2 and image.ndim == 4):
             return None
-        if result.quality is not None:
+        if result.quality is not None or image.ndim == 4:
             return result.quality
-        if image.ndim == 3:
-            return loaded.segmenter.mask_quality(image, prompts_2d(prompts, 0), self.usam)[0].to_dict()
-        axis = result.extra.get("axis", 2)
-        try:
-            by_slice = loaded.segmenter.mask_quality(image, prompts_3d(prompts, int(axis)), self.usam)
-        except ValueError:  # e.g. background clicks only: no mask to judge
-            return None
-        return {str(k): q.to_dict() for k, q in sorted(by_slice.items())}
+        return loaded.segmenter.mask_quality(image, prompts_2d(prompts, 0), self.usam)[0].to_dict()
 
     def _mi_map(self, mi_nats: np.ndarray, image: MetaTensor) -> dict[str, Any]:
         bits = np.clip(mi_nats * BITS_PER_NAT, 0.0, 1.0).astype(np.float32)
@@ -277,7 +270,7 @@ class BaldSamInfer(InferTask):
         if state is not None and (not fg_kept or not bg_kept or (roi is None and state.roi is not None)):
             state = None  # a point or the ROI was removed: start over with everything the request holds
         if state is None:
-            state = _VolumeState(loaded.segmenter.session(image), loaded.head.sha256)
+            state = _VolumeState(loaded.segmenter.session(image, usam=self.usam), loaded.head.sha256)
             fg_new = [tuple(int(v) for v in p) for p in prompts.foreground_ijk]
             bg_new = [tuple(int(v) for v in p) for p in prompts.background_ijk]
             roi_changed = roi is not None
@@ -296,4 +289,7 @@ class BaldSamInfer(InferTask):
         label = session.label()[0].numpy()
         filled = session.slice_range()
         extra = {"axis": session.axis, "segmented_range": list(filled) if filled else None}
-        return self._volume_click(session, label, np.ones(label.shape, dtype=bool), extra)
+        result = self._volume_click(session, label, np.ones(label.shape, dtype=bool), extra)
+        judged = session.anchor_quality()  # from the session's own decode of the prompted slices
+        result.quality = {str(k): q.to_dict() for k, q in judged.items()} if judged else None
+        return result
