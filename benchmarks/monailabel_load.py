@@ -34,7 +34,7 @@ from tqdm.auto import tqdm
 from results_io import provenance, save_png, write_json
 
 from monai_baldsam.data_paths import data_root
-from monai_baldsam.monailabel import app_dir
+from monai_baldsam.monailabel.workdir import copy_app
 from monai_baldsam.monailabel.lib.process import ServerProcess
 
 MODEL = "baldsam_ultrasound"
@@ -95,7 +95,8 @@ def main() -> int:
             truth[name] = mask
             inside = np.argwhere(ndimage.binary_erosion(mask, iterations=3))
             clicks[name] = inside[np.linspace(0, len(inside) - 1, args.requests).astype(int)]
-        server = ServerProcess(app_dir(), studies, work / "server.log", conf={"models": MODEL, "device": "cpu"},
+        app = copy_app(work / "app").path  # a work copy: MONAI Label writes logs/, model/, bin/ into the app folder
+        server = ServerProcess(app, studies, work / "server.log", conf={"models": MODEL, "device": "cpu"},
                                env={"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
                                     "MONAI_LABEL_AUTO_UPDATE_SCORING": "false"})
         started = time.perf_counter()

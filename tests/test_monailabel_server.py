@@ -27,7 +27,7 @@ from scipy import ndimage
 
 from monailabel.client import MONAILabelClient
 
-from monai_baldsam.monailabel import app_dir
+from monai_baldsam.monailabel.workdir import copy_app
 from monai_baldsam.monailabel.lib.process import ServerProcess
 
 PICTURES = ("benign_015", "benign_016", "benign_001")  # 701 x 526, 558 x 462, 416 x 416 pixels
@@ -81,7 +81,9 @@ def studio(tmp_path_factory: pytest.TempPathFactory, dev_dir) -> dict:
 @pytest.fixture(scope="module")
 def server(studio: dict):
     """The running server; stopped by its PID when the module ends, whatever happened."""
-    proc = ServerProcess(app_dir(), studio["studies"], studio["root"] / "server.log",
+    # run from a copy of the app, as users do (`baldsam monailabel-app --copy-to`): MONAI Label writes logs/,
+    # model/ and bin/ into the app folder, which must not be the installed package
+    proc = ServerProcess(copy_app(studio["root"] / "app").path, studio["studies"], studio["root"] / "server.log",
                          conf={"models": f"{MODEL_2D},{MODEL_3D}", "device": "cpu"},
                          env={"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
                               # scoring runs when the tests ask for it (not at start-up or after each next sample)
