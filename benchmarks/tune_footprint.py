@@ -49,9 +49,8 @@ def main() -> None:
     classes = {"bald": BaldPolicy, "entropy": EntropyPolicy, "expected_error": ExpectedErrorPolicy}
     lookahead = [v for v in args.variants if v.split(":")[0] in ("bald_lookahead", "entropy_lookahead")]
     for variant in lookahead:  # bald_lookahead:CANDIDATES or entropy_lookahead:CANDIDATES (entropy proposes)
-        policies[variant] = LookaheadBaldPolicy(int(variant.split(":")[1]))
-        if variant.startswith("entropy"):
-            policies[variant].score_map = "predictive_entropy"
+        proposer = "predictive_entropy" if variant.startswith("entropy") else "mutual_information"
+        policies[variant] = LookaheadBaldPolicy(int(variant.split(":")[1]), score_map=proposer)
     args.variants = [v for v in args.variants if v not in lookahead]
     for variant in args.variants:
         kind, footprint, gate, *rest = variant.split(":")

@@ -21,7 +21,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from monai.data import MetaTensor
 
-from monai_baldsam.bayes.acquisition import best_click, best_region_click
+from monai_baldsam.bayes.acquisition import exclude_squares
 from monai_baldsam.evaluation.model import ModelOutput
 from monai_baldsam.evaluation.policies import BaldPolicy
 from monai_baldsam.segmentation import Segmenter, UserPrompts, to_slice_prompts
@@ -84,10 +84,7 @@ def suggest_2d(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts, fo
         valid[xs, ys] = False
         # the maps are (X, Y): rows are x, so the clicks go in as (column, row) = (y, x)
         valid = policy.candidates(valid, np.stack([ys, xs], axis=1))
-    if policy.region:
-        found = best_region_click(mi_xy, valid, output.mask.T.astype(bool), policy.gate)
-    else:
-        found = best_click(mi_xy, valid, policy.radius_px(mi_xy.shape), policy.gate)
+    found = policy.pick(mi_xy, valid, output.mask.T.astype(bool))
     if found is None:
         raise ValueError("no pixel is left to click: every candidate was clicked already")
     (x, y), score = found
@@ -120,16 +117,12 @@ def exclude_near_clicks(valid_stack: np.ndarray, slices: Sequence[int], clicks_i
     if radius < 0:
         raise ValueError(f"radius must be >= 0 pixels, got {radius}")
     clicks = np.asarray(clicks_ijk, dtype=np.int64).reshape(-1, 3)
-    if radius == 0 or len(clicks) == 0:
+    if len(clicks) == 0:
         return valid_stack
     plane_of = {int(k): s for s, k in enumerate(slices)}
-    allowed = valid_stack.copy()
     indices, points_xy = ijk_to_slice_xy(clicks, axis)
-    for k, (x, y) in zip(indices.astype(np.int64), points_xy.astype(np.int64)):
-        s = plane_of.get(int(k))
-        if s is not None:
-            allowed[s, max(0, x - radius):x + radius + 1, max(0, y - radius):y + radius + 1] = False
-    return allowed if allowed.any() else valid_stack
+    centres = [(plane_of[int(k)], int(x), int(y)) for k, (x, y) in zip(indices, points_xy) if int(k) in plane_of]
+    return exclude_squares(valid_stack, np.asarray(centres, dtype=np.int64).reshape(-1, 3), radius)
 
 
 def best_volume_click(uncertainty: VolumeUncertainty, valid: np.ndarray, footprint: float | None = None,
@@ -154,15 +147,11 @@ def best_volume_click(uncertainty: VolumeUncertainty, valid: np.ndarray, footpri
     axis, slices = uncertainty.axis, list(uncertainty.slices)
     stack = np.moveaxis(uncertainty.maps["mutual_information"], axis, 0)[slices]
     allowed = np.moveaxis(valid, axis, 0)[slices]
-    radius = int(round(policy.exclusion * min(stack.shape[-2:])))
-    allowed = exclude_near_clicks(allowed, slices, uncertainty.clicks_ijk, axis, radius)
-    if policy.region:
-        if uncertainty.mask is None:
-            raise ValueError("the region rule needs the current mask: compute the maps with VolumeSession.uncertainty")
-        mask = np.moveaxis(uncertainty.mask, axis, 0)[slices]
-        found = best_region_click(stack, allowed, mask, policy.gate)
-    else:
-        found = best_click(stack, allowed, policy.radius_px(stack.shape), policy.gate)
+    allowed = exclude_near_clicks(allowed, slices, uncertainty.clicks_ijk, axis, policy.exclusion_px(stack.shape))
+    mask = None if uncertainty.mask is None else np.moveaxis(uncertainty.mask, axis, 0)[slices]
+    if policy.region and mask is None:
+        raise ValueError("the region rule needs the current mask: compute the maps with VolumeSession.uncertainty")
+    found = policy.pick(stack, allowed, mask)
     if found is None:
         return None
     (s, x, y), score = found

@@ -35,6 +35,7 @@ __all__ = [
     "neighbourhood_mean",
     "best_click",
     "best_region_click",
+    "exclude_squares",
     "UNCERTAINTY_KEYS",
 ]
 
@@ -235,6 +236,27 @@ def best_click(score: np.ndarray, valid: np.ndarray, radius: int = 0, gate: floa
     best = int(np.argmax(pooled))
     index = tuple(int(v) for v in np.unravel_index(int(flat[best]), score.shape))
     return index, float(pooled[best])
+
+
+def exclude_squares(valid: np.ndarray, centres: np.ndarray, radius: int) -> np.ndarray:
+    """``valid`` ``(..., H, W)`` without the squares of half-width ``radius`` around ``centres`` ``(K, valid.ndim)``
+    (full indices: leading axes select the plane, the last two are the square's centre).
+
+    Earlier clicks answered their neighbourhood, so a click policy should not ask about it again. Returns ``valid``
+    itself when ``radius`` is 0, there is no centre, or the squares would leave no pixel at all (the exclusion is
+    then dropped rather than leaving nothing to click); otherwise a new array.
+    """
+    valid = np.asarray(valid, dtype=bool)
+    centres = np.asarray(centres, dtype=np.int64).reshape(-1, valid.ndim)
+    if radius < 0:
+        raise ValueError(f"radius must be >= 0 pixels, got {radius}")
+    if radius == 0 or len(centres) == 0:
+        return valid
+    allowed = valid.copy()
+    for *plane, row, col in centres:
+        allowed[(*plane, slice(max(0, row - radius), row + radius + 1), slice(max(0, col - radius), col + radius + 1))] \
+            = False
+    return allowed if allowed.any() else valid
 
 
 def best_region_click(score: np.ndarray, valid: np.ndarray, mask: np.ndarray, gate: float = 0.5

@@ -26,7 +26,7 @@ from typing import Callable, ClassVar, NamedTuple
 import numpy as np
 import torch
 
-from monai_baldsam.bayes.acquisition import best_click, best_region_click
+from monai_baldsam.bayes.acquisition import best_click, best_region_click, exclude_squares
 from monai_baldsam.evaluation.geometry import NO_CLICK, oracle_clicks, random_error_clicks
 from monai_baldsam.evaluation.model import ClickModel, ModelOutput
 from monai_baldsam.sam.predictor import SliceEmbedding
@@ -257,13 +257,22 @@ class UncertaintyPolicy(ClickPolicy):
     def candidates(self, valid: np.ndarray, clicks_xy: np.ndarray) -> np.ndarray:
         """``valid`` ``(H, W)`` without the squares of half-width ``exclusion`` around ``clicks_xy`` ``(K, 2)``
         (``(x, y)``); ``valid`` itself when the exclusion is 0 or would leave no pixel."""
-        radius = int(round(self.exclusion * min(valid.shape[-2:])))
-        if radius == 0 or len(clicks_xy) == 0:
-            return valid
-        allowed = valid.copy()
-        for x, y in np.asarray(clicks_xy, dtype=np.int64).reshape(-1, 2):
-            allowed[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1] = False
-        return allowed if allowed.any() else valid
+        centres = np.asarray(clicks_xy, dtype=np.int64).reshape(-1, 2)[:, ::-1]  # (x, y) -> (row, column)
+        return exclude_squares(valid, centres, self.exclusion_px(valid.shape))
+
+    def exclusion_px(self, shape: tuple[int, ...]) -> int:
+        """The exclusion's half-width in pixels for slices of ``shape`` ``(..., H, W)``."""
+        return int(round(self.exclusion * min(shape[-2:])))
+
+    def pick(self, score: np.ndarray, valid: np.ndarray, mask: np.ndarray | None) -> tuple[tuple[int, ...], float] | None:
+        """This policy's rule over ``score`` ``(..., H, W)`` among the ``valid`` pixels (earlier clicks already
+        excluded): the region rule (needs the current ``mask``) or the pooled neighbourhood; ``(index, score)`` or
+        None. Shared by the simulator's policy, ``baldsam suggest`` and the volume BALD."""
+        if not self.region:
+            return best_click(score, valid, self.radius_px(score.shape), self.gate)
+        if mask is None:
+            raise ValueError("the region rule needs the current mask")
+        return best_region_click(score, valid, mask, self.gate)
 
     def score(self, context: ClickContext) -> np.ndarray:
         """The ``(H, W)`` map this policy ranks pixels by (the model's ``score_map`` extra)."""
@@ -273,11 +282,7 @@ class UncertaintyPolicy(ClickPolicy):
         score = self.score(context)
         if score.shape != context.valid.shape:
             raise ValueError(f"the {self.name!r} score map has shape {score.shape}, the image {context.valid.shape}")
-        valid = self.candidates(context.valid, context.clicks_xy)
-        if self.region:
-            found = best_region_click(score, valid, context.prediction.mask, self.gate)
-        else:
-            found = best_click(score, valid, self.radius_px(score.shape), self.gate)
+        found = self.pick(score, self.candidates(context.valid, context.clicks_xy), context.prediction.mask)
         if found is None:
             return None
         (y, x), _ = found
@@ -327,26 +332,28 @@ class LookaheadBaldPolicy(BaldPolicy):
     name = "bald_lookahead"
     requires_extras = ("mutual_information", "predictive_entropy")
 
-    def __init__(self, candidates: int = 4, **kwargs: float) -> None:
+    def __init__(self, candidates: int = 4, score_map: str = "mutual_information", **kwargs: float) -> None:
         super().__init__(**kwargs)
         if candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {candidates}")
+        if score_map not in self.requires_extras:
+            raise ValueError(f"the proposals rank by one of {', '.join(self.requires_extras)}, got {score_map!r}")
         self.n_candidates = int(candidates)
+        self.score_map = score_map  # which map proposes (BALD's by default; "predictive_entropy" for the ablation)
 
     def proposals(self, context: ClickContext) -> list[tuple[int, int]]:
         """Up to ``candidates`` BALD clicks ``(x, y)``, each outside the exclusion squares of the ones before."""
         score = self.score(context)
         valid = self.candidates(context.valid, context.clicks_xy)
-        radius = max(1, int(round(self.exclusion * min(score.shape))))
+        radius = max(1, self.exclusion_px(score.shape))
         found: list[tuple[int, int]] = []
         for _ in range(self.n_candidates):
             best = best_click(score, valid, self.radius_px(score.shape), self.gate)
-            if best is None:
+            if best is None or (best[0][1], best[0][0]) in found:  # nothing new left to propose
                 break
             (y, x), _ = best
             found.append((x, y))
-            valid = valid.copy()
-            valid[max(0, y - radius):y + radius + 1, max(0, x - radius):x + radius + 1] = False
+            valid = exclude_squares(valid, [[y, x]], radius)
         return found
 
     def choose(self, context: ClickContext) -> Click | None:

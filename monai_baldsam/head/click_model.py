@@ -115,7 +115,7 @@ class BayesianHeadClickModel:
             mean, variance = self.laplace.logit_moments(features)
         else:
             theta, covariance = conditioned
-            logits = self._combine(output.phi, output.sam_skip, theta)
+            logits = self.head.combine(output.phi, output.sam_skip, theta)
             scale = torch.linalg.cholesky(covariance)
             mean, variance = logit_moments(features, theta, scale, diagonal=False)
         if self.uncertainty is UncertaintyMethod.QUADRATURE:
@@ -141,24 +141,15 @@ class BayesianHeadClickModel:
             raise ValueError("conditioning on clicks works on one prompt at a time")
         half = features.shape[-1]
         low_xy = sam_xy_to_low_xy(prompts.points_sam_xy[0][keep], self.predictor.img_size, 2 * half) / 2.0
-        cols = low_xy[:, 0].floor().long().clamp(0, half - 1).to(features.device)
-        rows_ = low_xy[:, 1].floor().long().clamp(0, half - 1).to(features.device)
-        pixel_inputs = features[0][:, rows_, cols].T  # (K, C + 1)
+        columns = low_xy[:, 0].floor().long().clamp(0, half - 1).to(features.device)
+        rows = low_xy[:, 1].floor().long().clamp(0, half - 1).to(features.device)
+        pixel_inputs = features[0][:, rows, columns].T  # (K, C + 1)
         design = torch.cat([pixel_inputs, torch.ones_like(pixel_inputs[:, :1])], dim=1)
         covariance = self.laplace.posterior_covariance
         if covariance.ndim == 1:
             covariance = torch.diag(covariance)
         return condition_on_labels(self.laplace.mean.to(features.device), covariance.to(features.device), design,
                                    labels[keep].to(features.device), self.click_weight)
-
-    def _combine(self, phi: torch.Tensor, sam_skip: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-        """The head's MAP logits ``(B, 1, L, L)`` with the last layer's parameters ``theta = [w; w_s; b]``."""
-        c = phi.shape[1]
-        theta = theta.to(phi.dtype)
-        correction = torch.einsum("bchw,c->bhw", phi, theta[:c])[:, None]
-        correction = torch.nn.functional.interpolate(correction, sam_skip.shape[-2:], mode="bilinear",
-                                                     align_corners=False)
-        return correction + theta[c] * sam_skip + theta[c + 1]
 
     def predict(self, embedding: SliceEmbedding, point_coords_xy: np.ndarray | None, point_labels: np.ndarray | None,
                 box_xy: np.ndarray | None, mask_input: torch.Tensor | None) -> ModelOutput:

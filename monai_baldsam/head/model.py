@@ -182,13 +182,18 @@ class PredictionHead(nn.Module):
         boxed = inputs.has_box.to(phi.dtype).view(-1, 1, 1, 1)
         return phi, inputs.sam_logits.clamp(-clip, clip) * boxed
 
-    def combine(self, phi: torch.Tensor, sam_skip: torch.Tensor) -> torch.Tensor:
-        """MAP logits ``(B, 1, L, L)`` = ``up(w . phi) + w_s * s + b``."""
+    def combine(self, phi: torch.Tensor, sam_skip: torch.Tensor, theta: torch.Tensor | None = None) -> torch.Tensor:
+        """MAP logits ``(B, 1, L, L)`` = ``up(w . phi) + w_s * s + b``; ``theta`` ``(C + 2,)`` = ``[w; w_s; b]``
+        replaces the layer's own parameters (e.g. a posterior conditioned on an image's clicks)."""
         c = self.config.hidden_channels
-        weight = self.last_layer.weight
+        if theta is None:
+            weight, bias = self.last_layer.weight, self.last_layer.bias.view(1, 1, 1, 1)
+        else:
+            theta = theta.to(phi.device, phi.dtype)
+            weight, bias = theta[:-1].view(1, c + 1, 1, 1), theta[-1]
         correction = F.conv2d(phi, weight[:, :c])
         correction = F.interpolate(correction, sam_skip.shape[-2:], mode="bilinear", align_corners=False)
-        return correction + weight[:, c:c + 1] * sam_skip + self.last_layer.bias.view(1, 1, 1, 1)
+        return correction + weight[:, c:c + 1] * sam_skip + bias
 
     def forward(self, inputs: HeadInputs) -> HeadOutput:
         phi, sam_skip = self.features(inputs)

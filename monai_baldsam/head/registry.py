@@ -7,8 +7,9 @@ is checked when the head loads, so a damaged or replaced file is refused.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
+
+from monai_baldsam.sam.checkpoints import WeightsFile, resolve_weights_file
 
 __all__ = ["WEIGHTS_DIR", "SHIPPED_HEADS", "DEFAULT_HEAD", "HeadFile", "resolve_head"]
 
@@ -29,31 +30,13 @@ _ALIASES = {"busi": "ultrasound", "kvasir": "polyp", "ph2": "skin", "brats": "br
 DEFAULT_HEAD = "general"
 
 
-@dataclass(frozen=True)
-class HeadFile:
-    """A head file and the SHA-256 it must have (``None`` for a user's file without a card)."""
-
-    path: Path
-    sha256: str | None
-    name: str
+#: a head file and the SHA-256 it must have (``None`` for a user's file without a card)
+HeadFile = WeightsFile
 
 
 def resolve_head(name_or_path: str | os.PathLike[str]) -> HeadFile:
     """A shipped head's name (``general``, ``ultrasound``/``busi``, ``polyp``/``kvasir``, ``skin``/``ph2``,
     ``brain_mri``/``brats``) or a path
     to a head file. A path's card (same stem, ``.json``) supplies the expected hash when it exists."""
-    from monai_baldsam.sam.checkpoints import card_sha256  # here, not at the top: keeps `baldsam --help` fast
-
-    text = str(name_or_path)
-    key = _ALIASES.get(text, text)
-    if key in SHIPPED_HEADS:
-        path = WEIGHTS_DIR / f"{SHIPPED_HEADS[key]}.pt"
-        if not path.is_file():
-            raise FileNotFoundError(f"shipped head {text!r} ({path.name}) is missing from this installation: "
-                                    "reinstall monai_baldsam or pass a head file path")
-        return HeadFile(path, card_sha256(path, "head_sha256", "head", required=True), key)
-    path = Path(text).expanduser()
-    if not path.is_file():
-        known = ", ".join(sorted({*SHIPPED_HEADS, *_ALIASES}))
-        raise FileNotFoundError(f"head {text!r} is neither a shipped head ({known}) nor an existing file")
-    return HeadFile(path, card_sha256(path, "head_sha256", "head", required=False), path.stem)
+    return resolve_weights_file(name_or_path, SHIPPED_HEADS, WEIGHTS_DIR, "head_sha256", "head",
+                                "head {text} is neither a shipped head ({known}) nor an existing file", _ALIASES)

@@ -11,11 +11,14 @@ import os
 import tempfile
 import threading
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 import torch
 
 __all__ = [
+    "WeightsFile",
+    "resolve_weights_file",
     "load_checkpoint_payload",
     "card_sha256",
     "CACHE_ENV_VAR",
@@ -148,3 +151,34 @@ def card_sha256(weights: Path, key: str, what: str, required: bool) -> str | Non
     except (OSError, ValueError) as err:
         raise ValueError(f"{what} card {card} cannot be read ({err}): fix or remove it") from None
     return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class WeightsFile:
+    """A weights file, the SHA-256 it must have (``None`` for a user's file without a card) and its name."""
+
+    path: Path
+    sha256: str | None
+    name: str
+
+
+def resolve_weights_file(name_or_path: str | os.PathLike[str], shipped: Mapping[str, str], weights_dir: Path,
+                         hash_key: str, what: str, unknown: str, aliases: Mapping[str, str] | None = None
+                         ) -> WeightsFile:
+    """A shipped file's name (``shipped``: name -> stem of ``<weights_dir>/<stem>.pt``, ``aliases``: other name ->
+    name) or a path to a weights file; the card beside the file (same stem, ``.json``) gives the hash under
+    ``hash_key``, required for a shipped file. ``what`` names the kind in messages; ``unknown`` is the message for a
+    name that is neither, formatted with ``text`` and ``known`` (the shipped names and aliases)."""
+    text = str(name_or_path)
+    key = (aliases or {}).get(text, text)
+    if key in shipped:
+        path = weights_dir / f"{shipped[key]}.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"shipped {what} {text!r} ({path.name}) is missing from this installation: "
+                                    "reinstall monai_baldsam or pass a file path")
+        return WeightsFile(path, card_sha256(path, hash_key, what, required=True), key)
+    path = Path(text).expanduser()
+    if not path.is_file():
+        known = ", ".join(sorted({*shipped, *(aliases or {})}))
+        raise FileNotFoundError(unknown.format(text=repr(text), known=known))
+    return WeightsFile(path, card_sha256(path, hash_key, what, required=False), path.stem)

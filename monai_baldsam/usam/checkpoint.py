@@ -19,7 +19,12 @@ import torch
 from monai_baldsam.head.checkpoint import backbone_signature
 from monai_baldsam.io.atomic import atomic_write_bytes
 from monai_baldsam.sam.backbones import SamBackbone
-from monai_baldsam.sam.checkpoints import CheckpointError, card_sha256, load_checkpoint_payload
+from monai_baldsam.sam.checkpoints import (
+    CheckpointError,
+    WeightsFile,
+    load_checkpoint_payload,
+    resolve_weights_file,
+)
 from monai_baldsam.usam.model import UsamConfig, UsamHeads
 
 __all__ = ["USAM_FORMAT", "WEIGHTS_DIR", "SHIPPED_USAM", "DEFAULT_USAM", "UsamFile", "TrainedUsam", "save_usam",
@@ -32,13 +37,8 @@ SHIPPED_USAM: dict[str, str] = {"general": "usam_general_v1"}
 DEFAULT_USAM = "general"
 
 
-@dataclass(frozen=True)
-class UsamFile:
-    """A heads file and the SHA-256 it must have (None for a user's file without a card)."""
-
-    path: Path
-    sha256: str | None
-    name: str
+#: a heads file and the SHA-256 it must have (None for a user's file without a card)
+UsamFile = WeightsFile
 
 
 @dataclass
@@ -95,15 +95,5 @@ def load_usam_file(path: str | os.PathLike[str], backbone: SamBackbone, sha256: 
 def resolve_usam(name_or_path: str | os.PathLike[str]) -> UsamFile:
     """A shipped heads name (``general``) or a path to a heads file; a path's card (same stem, ``.json``) supplies
     the expected hash when it exists."""
-    text = str(name_or_path)
-    if text in SHIPPED_USAM:
-        path = WEIGHTS_DIR / f"{SHIPPED_USAM[text]}.pt"
-        if not path.is_file():
-            raise FileNotFoundError(f"shipped UncertainSAM heads {text!r} ({path.name}) are missing from this "
-                                    "installation: reinstall monai_baldsam or pass a heads file path")
-        return UsamFile(path, card_sha256(path, "usam_sha256", "UncertainSAM heads", required=True), text)
-    path = Path(text).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"UncertainSAM heads {text!r} are neither shipped ({', '.join(SHIPPED_USAM)}) nor an "
-                                "existing file")
-    return UsamFile(path, card_sha256(path, "usam_sha256", "UncertainSAM heads", required=False), path.stem)
+    return resolve_weights_file(name_or_path, SHIPPED_USAM, WEIGHTS_DIR, "usam_sha256", "UncertainSAM heads",
+                                "UncertainSAM heads {text} are neither shipped ({known}) nor an existing file")
