@@ -73,8 +73,8 @@ def test_train_head_tiny_vit_is_reproducible(tiny_vit, tmp_path) -> None:
     for run in ("a", "b"):
         result = train_head([folder], tmp_path / run / "head.pt", backbone=tiny_vit, seed=3, val_fraction=0.4,
                             store_dir=tmp_path / "store", config=_FAST, progress=False)
-        assert result.head_path.is_file() and result.card_path == tmp_path / run / "head.json"
-        trained = load_head(result.head_path, tiny_vit, sha256=result.card["head_sha256"])
+        assert result.path.is_file() and result.card_path == tmp_path / run / "head.json"
+        trained = load_head(result.path, tiny_vit, sha256=result.card["head_sha256"])
         states.append((trained.head.state_dict(), trained.laplace.posterior_covariance))
     for key, value in states[0][0].items():
         torch.testing.assert_close(states[1][0][key], value)
@@ -84,7 +84,7 @@ def test_train_head_tiny_vit_is_reproducible(tiny_vit, tmp_path) -> None:
     assert len(card["data"]["train"]) == 3 and len(card["data"]["train"][0]["image_sha256"]) == 64
     assert set(card["validation_full_res_oracle"]["head"]) == {"box", "click"}
     with pytest.raises(FileExistsError):
-        train_head([folder], result.head_path, backbone=tiny_vit, config=_FAST, progress=False)
+        train_head([folder], result.path, backbone=tiny_vit, config=_FAST, progress=False)
 
 
 @pytest.mark.slow
@@ -98,9 +98,9 @@ def test_train_head_smoke_lite_medsam(lite_medsam, shared_data, tmp_path) -> Non
     assert card["backbone"]["backbone"] == "lite_medsam" and card["laplace"]["fitted_pixels"] > 0
     head_box = card["validation_full_res_oracle"]["head"]["box"]["miou_per_interaction"]
     assert len(head_box) == 2 and all(0.0 <= v <= 1.0 for v in head_box)
-    trained = load_head(result.head_path, lite_medsam, sha256=card["head_sha256"])
+    trained = load_head(result.path, lite_medsam, sha256=card["head_sha256"])
     assert trained.head.n_channels == trained.laplace.n_channels
-    assert result.head_path.stat().st_size < 5 << 20
+    assert result.path.stat().st_size < 5 << 20
 
 
 def test_fine_tuning_starts_from_the_init_head_and_keeps_validation_unseen(tiny_vit, tmp_path) -> None:
@@ -109,7 +109,7 @@ def test_fine_tuning_starts_from_the_init_head_and_keeps_validation_unseen(tiny_
     first = train_head([folder], tmp_path / "a" / "head.pt", backbone=tiny_vit, seed=3, val_fraction=0.4,
                        store_dir=store, config=_FAST, progress=False)
     tuned = train_head([folder], tmp_path / "b" / "head.pt", backbone=tiny_vit, seed=4, val_fraction=0.5,
-                       store_dir=store, config=_FAST, progress=False, init=first.head_path)
+                       store_dir=store, config=_FAST, progress=False, init=first.path)
     card = tuned.card
     assert card["init"] == {"file": "head.pt", "sha256": first.card["head_sha256"]}
     assert card["history"][0]["epoch"] == 0 and "val_miou" in card["history"][0]
@@ -119,7 +119,7 @@ def test_fine_tuning_starts_from_the_init_head_and_keeps_validation_unseen(tiny_
     assert card["data_dirs"][0].endswith("/synthetic") and not card["data_dirs"][0].startswith("/")  # no abs paths
     with pytest.raises(ValueError, match="exclude each other"):
         train_head([folder], tmp_path / "c" / "head.pt", backbone=tiny_vit, config=_FAST, progress=False,
-                   init=first.head_path, head_options={"hidden_channels": 4})
+                   init=first.path, head_options={"hidden_channels": 4})
 
 
 def test_uncertain_training_clicks_go_where_the_prediction_is_least_certain() -> None:

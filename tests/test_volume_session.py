@@ -15,6 +15,7 @@ from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.segmentation import Segmenter, UserPrompts
 from monai_baldsam.transforms.intensity import WindowIntensity
+from monai_baldsam.transforms.prompts import ijk_to_slice_xy
 from monai_baldsam.volume import PropagationConfig, StopReason, StopRule, VolumeSession
 
 # The random ViT's masks are arbitrary, so the rule accepts every non-empty mask: these tests are about bookkeeping.
@@ -264,6 +265,34 @@ def test_background_click_alone_on_a_slice_empties_it_without_decoding(tiny_vit)
     assert all(r.slices == () for r in runs if r.anchor == 10)
     for index, mask in before.items():
         assert np.array_equal(session.results[index].mask_ab, mask)
+
+
+def test_a_slice_past_the_end_answered_background_is_scored_with_the_question_and_the_answer(tiny_vit,
+                                                                                            tiny_head) -> None:
+    """BALD asked about the slice past an end with the neighbour's box; after a "background" answer there the slice
+    stays empty, and its maps come from that box plus the answer, not from the background click alone."""
+    predictor = SamPredictor(tiny_vit, EmbeddingCache())
+    model = _click_model(tiny_vit, tiny_head, predictor)
+    asked: list[tuple] = []
+    predict = model.predict
+    model.predict = lambda emb, points, labels, box, mask=None: (asked.append((points, labels, box)),
+                                                                predict(emb, points, labels, box, mask))[1]
+    session = VolumeSession(_volume(), predictor, window=WindowIntensity("minmax"),
+                            config=dataclasses.replace(LENIENT, max_slices=2), click_model=model)
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    if not session.results[7].mask_ab.any():
+        pytest.fail("the tiny ViT gave an empty mask on slice 7: the test needs the run to reach it")
+    session.uncertainty()
+    box_past_end = [a[2] for a in asked if a[0] is None and a[2] is not None]
+    asked.clear()
+    session.update(UserPrompts(background=[[20, 16, 8]]))  # the answer on the slice past the upper end
+    assert not session.results[8].mask_ab.any() and 8 in session.scored_slices()
+    session.uncertainty()
+    assert session.last_recomputed == (8,)
+    (points, labels, box), = asked
+    np.testing.assert_array_equal(points, ijk_to_slice_xy(np.array([[20, 16, 8]]), 2)[1])
+    np.testing.assert_array_equal(labels, [0])
+    assert box is not None and any(np.array_equal(box, b) for b in box_past_end)
 
 
 def test_uncertainty_is_cached_per_slice_and_recomputed_only_where_the_prompt_changed(tiny_vit, tiny_head) -> None:

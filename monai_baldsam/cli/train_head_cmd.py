@@ -71,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                         max_per_folder=checked.max_per_folder, config=config,
                         overwrite=args.overwrite, progress=not args.no_progress, init=init)
     card = result.card
-    print(json.dumps({"head": str(result.head_path), "card": str(result.card_path),
+    print(json.dumps({"head": str(result.path), "card": str(result.card_path),
                       "head_sha256": card["head_sha256"], "best_epoch": card["best_epoch"],
                       "validation": card["validation_full_res_oracle"], "duration_s": card["duration_s"]}, indent=2))
     return 0

@@ -96,9 +96,9 @@ class TrainConfig(OptimConfig):
 
 @dataclass
 class TrainResult:
-    """Where the head and its card were written, and the card itself."""
+    """What a trainer wrote (the prediction head's and UncertainSAM's): the weights file, its card, and the card."""
 
-    head_path: Path
+    path: Path
     card_path: Path
     card: dict[str, Any] = field(default_factory=dict)
 

@@ -22,7 +22,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -36,7 +36,7 @@ from monai_baldsam.evaluation.model import ClickModel, SamClickModel
 from monai_baldsam.head.checkpoint import backbone_signature
 from monai_baldsam.head.embedding_store import EmbeddingStore
 from monai_baldsam.head.optim_config import OptimConfig
-from monai_baldsam.head.training import display_data_dir
+from monai_baldsam.head.training import TrainResult, display_data_dir
 from monai_baldsam.head.training_data import TrainItem, load_items
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.sam.backbones import SamBackbone, load_backbone
@@ -48,7 +48,7 @@ from monai_baldsam.usam.data import ImageStates, StateConfig, StateStore, image_
 from monai_baldsam.usam.metrics import ranking_auc, spearman
 from monai_baldsam.usam.model import TARGETS, UsamConfig, UsamHeads
 
-__all__ = ["UsamTrainConfig", "UsamTrainResult", "choose_cases", "fit_heads", "train_usam"]
+__all__ = ["UsamTrainConfig", "choose_cases", "fit_heads", "train_usam"]
 
 
 @dataclass(frozen=True)
@@ -68,15 +68,6 @@ class UsamTrainConfig(OptimConfig):
         super().__post_init__()
         if self.patience < 1:
             raise ValueError(f"patience must be >= 1, got {self.patience}")
-
-
-@dataclass
-class UsamTrainResult:
-    """Where the heads and the card were written, and the card."""
-
-    path: Path
-    card_path: Path
-    card: dict[str, Any] = field(default_factory=dict)
 
 
 def choose_cases(folders: Sequence[str | os.PathLike[str]], seed: int, val_fraction: float,
@@ -222,7 +213,7 @@ def train_usam(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
                max_per_folder: int | Mapping[str, int] | None = None, states: StateConfig | None = None,
                config: UsamTrainConfig | None = None, head_options: Mapping[str, Any] | None = None,
                store_dir: str | os.PathLike[str] | None = None, state_dir: str | os.PathLike[str] | None = None,
-               device: str = "cpu", overwrite: bool = False, progress: bool = True) -> UsamTrainResult:
+               device: str = "cpu", overwrite: bool = False, progress: bool = True) -> TrainResult:
     """Train UncertainSAM heads for ``backbone`` on ``data_dirs`` and write them to ``out`` (+ ``.json`` card).
 
     Args:
@@ -308,4 +299,4 @@ def train_usam(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         "torch_threads": torch.get_num_threads(),
     }
     atomic_write_text(card_path, json.dumps(card, indent=1) + "\n", overwrite=overwrite)
-    return UsamTrainResult(written, card_path, card)
+    return TrainResult(written, card_path, card)

@@ -29,7 +29,7 @@ encodes every slice in batches up front, worthwhile on a GPU.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
@@ -461,16 +461,27 @@ class VolumeSession:
         return sorted(chosen)
 
     def _scoring_prompt(self, index: int) -> SlicePrompt | None:
-        if index in self._user_prompts:
-            return self._user_prompts[index]
+        """The prompt a slice's maps are decoded with: the user's on a prompted slice, the one that produced the
+        result elsewhere; past an end, the next propagation step's prompt, with the user's answers there.
+
+        A slice past an end that the user answered "background" is left empty, but its maps keep the question BALD
+        asked (the neighbour's box) together with the answers: decoded from the background clicks alone, the head
+        would be scoring a question nobody asked, and BALD asked again on that slice at an arbitrary place.
+        """
+        user = self._user_prompts.get(index)
+        if user is not None and not _only_background(user):
+            return user
         result = self._results.get(index)
         if result is not None and result.mask_ab.any():
             return result.prompt
         for step in (-1, 1):  # past an end: what the next propagation step would have been prompted with
             near = self._results.get(index - step)
             if near is not None and near.mask_ab.any():
-                return propagation_prompt(near.mask_ab, near.low_res_logits, self.spacing_xy, self.config)
-        return None
+                prompt = propagation_prompt(near.mask_ab, near.low_res_logits, self.spacing_xy, self.config)
+                if prompt is not None and user is not None:
+                    prompt = replace(prompt, points_xy=user.points_xy, labels=user.labels)
+                return prompt
+        return user
 
     def uncertainty(self, progress: Callable[[list[int]], object] | None = None) -> VolumeUncertainty:
         """The click model's uncertainty maps and probability on :meth:`scored_slices`, as ``(I, J, K)`` volumes.

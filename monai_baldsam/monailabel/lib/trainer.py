@@ -134,7 +134,7 @@ class HeadTrainer(TrainTask):
                                 store_dir=self.store.folder / "embeddings",
                                 config=TrainConfig(epochs=epochs, max_train_seconds=60.0 * minutes),
                                 init=str(current.path), progress=True)
-            version = self.store.publish(result.head_path, time.time())
+            version = self.store.publish(result.path, time.time())
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         stats = {"model": self.model_config.name, "head": version.to_dict(), "init": current.to_dict(),
