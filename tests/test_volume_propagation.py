@@ -1,8 +1,9 @@
 """Propagation with LiteMedSAM on the real dev volumes, and write-read round trips (NIfTI, DICOM SEG).
 
-One box on the slice with the largest tumour area (box = that slice's mask bounding box) must give a result that
-covers the tumour's slice range to within one slice at both ends. Each volume is propagated once per module (one
-session, each slice encoded once) and the tests share the results. The measured numbers are printed (``pytest -s``).
+One box on the tumour's central slice (the middle of its slice range, the lower one of two; box = that slice's mask
+bounding box) must give a result that covers the tumour's slice range to within one slice at both ends. Each volume
+is propagated once per module (one session, each slice encoded once) and the tests share the results. The measured
+numbers are printed (``pytest -s``).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ CASES = {
 # Dice over the whole volume below which something is broken (measured: README "Volumes").
 MIN_DICE = {"brats_pat0001": 0.8, "brats_pat0002": 0.8, "pgbm_001": 0.55, "pgbm_003": 0.5}
 # How far the covered slice range may be from the tumour's (first, last) slice. One slice, except brats pat0001:
-# its first tumour slices 29-31 hold 3, 5 and 18 voxels and SAM's mask thins out below slice 34 (it stops at 33),
-# and at slice 101 (78 voxels) SAM jumps to a neighbouring structure, which the appearance check rejects.
-SLICE_TOLERANCE = {"brats_pat0001": (4, 2)}
+# its first tumour slices 29-31 hold 3, 5 and 18 voxels and SAM's mask thins out towards them (from slice 65 it
+# stops at 31; from the largest slice, 63, at 33), and at slice 101 (78 voxels) SAM jumps to a neighbouring
+# structure, which the appearance check rejects.
+SLICE_TOLERANCE = {"brats_pat0001": (2, 2)}
 # The one stop (of eight) where the rejected mask still partly followed the tumour: PGBM-003's last tumour slice 12
 # (212 voxels; SAM's mask 446 voxels, slice Dice 0.57, 6.5 mm from the slice before). Every other stop: Dice <= 0.09.
 STOP_DICE_EXCEPTIONS = {("pgbm_003", 12): 0.6}
@@ -57,7 +59,7 @@ def _dice(a: np.ndarray, b: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def propagated(lite_medsam, dev_dir):
-    """``propagated(case)``: the case propagated once from one box on its largest tumour slice (cached per module)."""
+    """``propagated(case)``: the case propagated once from one box on its central tumour slice (cached per module)."""
     done: dict[str, Propagated] = {}
 
     def get(case: str) -> Propagated:
@@ -68,7 +70,8 @@ def propagated(lite_medsam, dev_dir):
             truth = load_mask(folder / "masks" / name, reference=image)[0].numpy().astype(bool)
             session = VolumeSession(image, SamPredictor(lite_medsam, EmbeddingCache()))
             assert session.axis == 2  # the through-plane axis of both dev sets
-            seed = int(np.argmax(truth.sum(axis=(0, 1))))
+            tumour_slices = np.nonzero(truth.sum(axis=(0, 1)))[0]
+            seed = int(tumour_slices.min() + tumour_slices.max()) // 2  # the central slice
             i, j = np.nonzero(truth[:, :, seed])
             runs = session.update(UserPrompts(box=[i.min(), j.min(), seed, i.max(), j.max()]))
             done[case] = Propagated(image, truth, session, session.label(), seed, runs)

@@ -267,6 +267,25 @@ def test_background_click_alone_on_a_slice_empties_it_without_decoding(tiny_vit)
         assert np.array_equal(session.results[index].mask_ab, mask)
 
 
+def test_foreground_click_past_the_end_takes_the_box_propagation_would_have_given(tiny_vit) -> None:
+    from monai_baldsam.volume.propagation import propagation_prompt
+
+    session = _session(tiny_vit, config=dataclasses.replace(LENIENT, max_slices=2))
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    last = session.results[7]
+    if not last.mask_ab.any():
+        pytest.fail("the tiny ViT gave an empty mask on slice 7: the test needs the run to reach it")
+    expected = propagation_prompt(last.mask_ab, last.low_res_logits, session.spacing_xy, session.config).box_xyxy
+    session.update(UserPrompts(background=[[12, 10, 8]]), propagate=False)
+    assert session.user_prompt(8).box_xyxy is None  # "not here" alone: no box, the slice stays empty
+    session.update(UserPrompts(foreground=[[20, 16, 8]]), propagate=False)  # "the object goes on here"
+    prompt = session.user_prompt(8)
+    np.testing.assert_array_equal(prompt.box_xyxy, expected)
+    np.testing.assert_array_equal(prompt.labels, [0, 1])
+    session.update(UserPrompts(foreground=[[20, 16, 0]]), propagate=False)  # far from any result: no box to take
+    assert session.user_prompt(0).box_xyxy is None
+
+
 def test_a_slice_past_the_end_answered_background_is_scored_with_the_question_and_the_answer(tiny_vit,
                                                                                             tiny_head) -> None:
     """BALD asked about the slice past an end with the neighbour's box; after a "background" answer there the slice

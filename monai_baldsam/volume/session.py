@@ -353,7 +353,9 @@ class VolumeSession:
     # ----------------------------------------------------------------- interaction
     def _merged_prompt(self, index: int, new: SlicePrompt) -> SlicePrompt:
         """A new box replaces the slice's box; clicks add to the user's earlier clicks on the slice. Without a new
-        box, the slice keeps its box (the user's, or the one propagation gave it)."""
+        box, the slice keeps its box (the user's, or the one propagation gave it); on a slice past an end, a
+        foreground click takes the box the next propagation step would have given it (the box BALD asked with:
+        "the object goes on here"), while background clicks alone leave the slice empty."""
         old = self._user_prompts.get(index)
         box = new.box_xyxy
         if box is None and old is not None:
@@ -362,6 +364,9 @@ class VolumeSession:
             box = self._results[index].prompt.box_xyxy
         points = _concat(old.points_xy if old is not None else None, new.points_xy)
         labels = _concat(old.labels if old is not None else None, new.labels)
+        if box is None and labels is not None and np.asarray(labels).astype(bool).any():
+            past_end = self._past_end_prompt(index)
+            box = None if past_end is None else past_end.box_xyxy
         return SlicePrompt(points_xy=points, labels=labels, box_xyxy=box)
 
     def update(self, prompts: UserPrompts, propagate: bool = True) -> list[PropagationRun]:
@@ -474,14 +479,19 @@ class VolumeSession:
         result = self._results.get(index)
         if result is not None and result.mask_ab.any():
             return result.prompt
-        for step in (-1, 1):  # past an end: what the next propagation step would have been prompted with
+        prompt = self._past_end_prompt(index)
+        if prompt is not None and user is not None:
+            prompt = replace(prompt, points_xy=user.points_xy, labels=user.labels)
+        return prompt if prompt is not None else user
+
+    def _past_end_prompt(self, index: int) -> SlicePrompt | None:
+        """What the next propagation step would prompt slice ``index`` with, from a neighbour with a non-empty
+        result (the slice below first); ``None`` when neither neighbour has one."""
+        for step in (-1, 1):
             near = self._results.get(index - step)
             if near is not None and near.mask_ab.any():
-                prompt = propagation_prompt(near.mask_ab, near.low_res_logits, self.spacing_xy, self.config)
-                if prompt is not None and user is not None:
-                    prompt = replace(prompt, points_xy=user.points_xy, labels=user.labels)
-                return prompt
-        return user
+                return propagation_prompt(near.mask_ab, near.low_res_logits, self.spacing_xy, self.config)
+        return None
 
     def uncertainty(self, progress: Callable[[list[int]], object] | None = None) -> VolumeUncertainty:
         """The click model's uncertainty maps and probability on :meth:`scored_slices`, as ``(I, J, K)`` volumes.
