@@ -9,6 +9,8 @@ previous slice's mask giving the next slice's prompt (:func:`propagation_prompt`
 rejects a slice, the volume ends, or the next slice is another anchor or belongs to another anchor's run. Prompting a
 slice again (a correction) replaces its result and re-propagates outward: slices whose result came through the
 corrected slice are recomputed (and cleared beyond the new stop); slices on the other side are left untouched.
+On the slice just past an end, background clicks alone leave it empty, and a foreground click takes the box the next
+propagation step would have given it (see :meth:`VolumeSession._merged_prompt`).
 
 With a ``click_model`` (a Bayesian prediction head, :class:`~monai_baldsam.head.BayesianHeadClickModel`) the
 prompted slices are decoded by the head, which makes clicks work with LiteMedSAM; propagation to the neighbours keeps
