@@ -30,6 +30,17 @@ def test_first_box_is_on_the_largest_slice() -> None:
         first_box(np.zeros((3, 3, 3), dtype=bool), axis=2)
 
 
+def test_first_box_on_the_central_slice_of_the_object() -> None:
+    truth = np.zeros((10, 12, 8), dtype=bool)
+    truth[2:5, 3:6, 1] = True
+    truth[4:6, 5:7, 2:4] = True
+    truth[1:8, 2:9, 6] = True  # the largest slice; slices 1..6 hold the object: central 3 (the lower of 3 and 4)
+    assert list(first_box(truth, axis=2, on="central").box) == [4, 5, 3, 5, 6]
+    assert list(first_box(np.moveaxis(truth, 2, 0), axis=0, on="central").box)[2] == 3
+    with pytest.raises(ValueError, match="largest' or 'central"):
+        first_box(truth, axis=2, on="middle")
+
+
 def test_oracle_voxel_measures_distances_in_mm() -> None:
     truth = np.zeros((21, 21, 21), dtype=bool)
     truth[2:19, 2:19, 2:19] = True  # a 17-voxel cube

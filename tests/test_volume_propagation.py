@@ -18,10 +18,10 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
+from monai_baldsam.evaluation.volumes import first_box
 from monai_baldsam.io import load_image, load_mask, write_mask
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
-from monai_baldsam.segmentation import UserPrompts
 from monai_baldsam.volume import PropagationRun, VolumeSession
 from monai_baldsam.volume.dicom_seg import SEG_SOP_CLASS_UID, read_dicom_seg, series_sources, write_dicom_seg
 
@@ -39,7 +39,8 @@ MIN_DICE = {"brats_pat0001": 0.8, "brats_pat0002": 0.8, "pgbm_001": 0.55, "pgbm_
 # structure, which the appearance check rejects.
 SLICE_TOLERANCE = {"brats_pat0001": (2, 2)}
 # The one stop (of eight) where the rejected mask still partly followed the tumour: PGBM-003's last tumour slice 12
-# (212 voxels; SAM's mask 446 voxels, slice Dice 0.57, 6.5 mm from the slice before). Every other stop: Dice <= 0.23 (PGBM-003 slice 8).
+# (212 voxels; SAM's mask 446 voxels, slice Dice 0.57, 6.5 mm from the slice before). Every other stop: Dice <= 0.23
+# (PGBM-003 slice 8).
 STOP_DICE_EXCEPTIONS = {("pgbm_003", 12): 0.6}
 
 
@@ -70,10 +71,9 @@ def propagated(lite_medsam, dev_dir):
             truth = load_mask(folder / "masks" / name, reference=image)[0].numpy().astype(bool)
             session = VolumeSession(image, SamPredictor(lite_medsam, EmbeddingCache()))
             assert session.axis == 2  # the through-plane axis of both dev sets
-            tumour_slices = np.nonzero(truth.sum(axis=(0, 1)))[0]
-            seed = int(tumour_slices.min() + tumour_slices.max()) // 2  # the central slice
-            i, j = np.nonzero(truth[:, :, seed])
-            runs = session.update(UserPrompts(box=[i.min(), j.min(), seed, i.max(), j.max()]))
+            box = first_box(truth, session.axis, on="central")
+            seed = int(box.box[2])
+            runs = session.update(box)
             done[case] = Propagated(image, truth, session, session.label(), seed, runs)
         return done[case]
 

@@ -33,7 +33,6 @@ from monai_baldsam.evaluation.runner import session_rng
 from monai_baldsam.io.formats import NIFTI_SUFFIXES, full_suffix
 from monai_baldsam.segmentation import Segmenter, UserPrompts
 from monai_baldsam.suggestion import best_volume_click
-from monai_baldsam.transforms.slicing import slice_axes
 
 __all__ = ["VOLUME_POLICIES", "VolumeCase", "VolumeSessionResult", "is_volume_folder", "discover_volume_cases",
            "first_box", "oracle_voxel", "random_error_voxel", "run_volume_session", "evaluate_volumes",
@@ -93,13 +92,20 @@ def discover_volume_cases(folder: str | Path, limit: int | None = None) -> list[
     return cases[:limit] if limit else cases
 
 
-def first_box(truth: np.ndarray, axis: int) -> UserPrompts:
-    """The ground truth's bounding box on its largest slice along ``axis``, as a 3D box prompt."""
+def first_box(truth: np.ndarray, axis: int, on: str = "largest") -> UserPrompts:
+    """The ground truth's bounding box on one slice along ``axis``, as a 3D box prompt: ``on="largest"`` the slice
+    with the largest area (what the click evaluation starts from), ``"central"`` the middle of the object's slice
+    range (the lower one of two; issue 5's propagation criterion)."""
     if not truth.any():
         raise ValueError("the ground truth is empty: nothing to segment")
-    a, b = slice_axes(axis)
     areas = np.moveaxis(truth, axis, 0).reshape(truth.shape[axis], -1).sum(1)
-    index = int(np.argmax(areas))
+    if on == "largest":
+        index = int(np.argmax(areas))
+    elif on == "central":
+        filled = np.nonzero(areas)[0]
+        index = int(filled[0] + filled[-1]) // 2
+    else:
+        raise ValueError(f"on must be 'largest' or 'central', got {on!r}")
     on_slice = np.moveaxis(truth, axis, 0)[index]
     xs, ys = np.nonzero(on_slice)
     return UserPrompts(box=[int(xs.min()), int(ys.min()), index, int(xs.max()), int(ys.max())])

@@ -10,7 +10,7 @@ rejects a slice, the volume ends, or the next slice is another anchor or belongs
 slice again (a correction) replaces its result and re-propagates outward: slices whose result came through the
 corrected slice are recomputed (and cleared beyond the new stop); slices on the other side are left untouched.
 On the slice just past an end, background clicks alone leave it empty, and a foreground click takes the box the next
-propagation step would have given it (see :meth:`VolumeSession._merged_prompt`).
+propagation step would have given it (the box BALD asked with there).
 
 With a ``click_model`` (a Bayesian prediction head, :class:`~monai_baldsam.head.BayesianHeadClickModel`) the
 prompted slices are decoded by the head, which makes clicks work with LiteMedSAM; propagation to the neighbours keeps
@@ -129,11 +129,16 @@ class VolumeUncertainty:
     mask: np.ndarray | None = None
 
 
+def _has_foreground(labels: np.ndarray | None) -> bool:
+    """Whether click ``labels`` hold a foreground click."""
+    return labels is not None and bool(np.asarray(labels).astype(bool).any())
+
+
 def _only_background(prompt: SlicePrompt) -> bool:
     """A prompt of background clicks only (no box, no mask, no foreground click): nothing of the object there."""
     if prompt.box_xyxy is not None or prompt.mask_logits is not None or prompt.labels is None:
         return False
-    return len(prompt.labels) > 0 and not np.asarray(prompt.labels).astype(bool).any()
+    return len(prompt.labels) > 0 and not _has_foreground(prompt.labels)
 
 
 def _depends_on(source_anchor: int, anchor: int, direction: int) -> bool:
@@ -366,7 +371,7 @@ class VolumeSession:
             box = self._results[index].prompt.box_xyxy
         points = _concat(old.points_xy if old is not None else None, new.points_xy)
         labels = _concat(old.labels if old is not None else None, new.labels)
-        if box is None and labels is not None and np.asarray(labels).astype(bool).any():
+        if box is None and _has_foreground(labels):
             past_end = self._past_end_prompt(index)
             box = None if past_end is None else past_end.box_xyxy
         return SlicePrompt(points_xy=points, labels=labels, box_xyxy=box)
@@ -488,7 +493,7 @@ class VolumeSession:
 
     def _past_end_prompt(self, index: int) -> SlicePrompt | None:
         """What the next propagation step would prompt slice ``index`` with, from a neighbour with a non-empty
-        result (the slice below first); ``None`` when neither neighbour has one."""
+        result (slice ``index + 1`` first, then ``index - 1``); ``None`` when neither has one."""
         for step in (-1, 1):
             near = self._results.get(index - step)
             if near is not None and near.mask_ab.any():
