@@ -96,9 +96,9 @@ def main() -> None:
             ax.plot(row["seed_slice"], y + offset, "kv", ms=5)
     ax.plot([], [], color="0.75", lw=6, label="tumour slices (truth)")
     ax.set(yticks=range(len(volumes)), yticklabels=volumes, xlabel="slice along the through-plane axis",
-           title="One box propagated (LiteMedSAM): covered slice range against the tumour's")
+           title="One box propagated (LiteMedSAM): covered slices vs the tumour's")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
     save_png(fig, args.out)
 
