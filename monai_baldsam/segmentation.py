@@ -17,7 +17,9 @@ from monai.data import MetaTensor
 
 from monai_baldsam.inferers.slicewise import SlicePrompt, SliceWiseSamInferer
 from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, SamBackbone, load_backbone
+from monai_baldsam.sam.decoders import ORIGINAL_DECODER, default_decoder, follows_clicks
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
+from monai_baldsam.sam.encoder_runtime import EncoderRuntime, make_encoder
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 from monai_baldsam.transforms.intensity import WindowIntensity, WindowMode
 from monai_baldsam.sam.prompt_checks import check_box, check_points_inside
@@ -130,6 +132,12 @@ class Segmenter:
             prompted slices instead of SAM's decoder: clicks then work with LiteMedSAM, and :attr:`click_model` gives
             the uncertainty maps BALD needs. ``None``: SAM's decoder alone.
         head_sha256: expected SHA-256 of a head file without a card.
+        decoder: the backbone's prompt encoder + mask decoder (:mod:`monai_baldsam.sam.decoders`): ``None``
+            (default) takes the head's own (the one it was trained on) with ``head``, else the backbone's default
+            (``clicks_v1`` for LiteMedSAM, which follows clicks); ``original`` the checkpoint's own decoder (LiteMedSAM's
+            follows boxes only: clicks are then refused unless a head decodes them).
+        encoder: how the image encoder runs (:class:`~monai_baldsam.sam.encoder_runtime.EncoderRuntime`, default the
+            fp32 eager reference; ``auto`` uses OpenVINO bf16 on a CPU where it is installed).
     """
 
     #: the slicing axis asked for (``None``: each volume's through-plane axis).
@@ -142,29 +150,63 @@ class Segmenter:
     def __init__(self, backbone: str | SamBackbone = DEFAULT_BACKBONE, checkpoint: str | None = None,
                  checkpoint_sha256: str | None = None, device: str | torch.device = "cpu",
                  window: WindowIntensity | None = None, axis: int | None = None, cache: EmbeddingCache | None = None,
-                 allow_download: bool = False, head: str | None = None, head_sha256: str | None = None) -> None:
+                 allow_download: bool = False, head: str | None = None, head_sha256: str | None = None,
+                 decoder: str | None = None, encoder: EncoderRuntime | str = EncoderRuntime.TORCH) -> None:
         if axis is not None:
             slice_axes(axis)
+        found_head = None
+        if head is not None:
+            from monai_baldsam.head.checkpoint import head_decoder
+            from monai_baldsam.head.registry import resolve_head
+
+            found_head = resolve_head(head)
+            trained_on = head_decoder(found_head.path)
+            if decoder is not None and decoder != trained_on:
+                raise ValueError(f"head {head} was trained on decoder {trained_on!r}, not {decoder!r}: leave --decoder "
+                                 "out with a head, or pick a head trained on that decoder")
+            decoder = trained_on
         if isinstance(backbone, SamBackbone):
             model = backbone.to(device)
+            if decoder is not None and decoder != model.decoder_name:
+                raise ValueError(f"the given backbone runs decoder {model.decoder_name!r}, not {decoder!r}")
         else:
             model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256,
-                                  allow_download=allow_download)
-        self.predictor = SamPredictor(model, cache if cache is not None else EmbeddingCache())
+                                  allow_download=allow_download,
+                                  decoder=decoder or self._default_decoder(backbone, checkpoint))
+        self.predictor = SamPredictor(model, cache if cache is not None else EmbeddingCache(),
+                                      encoder=make_encoder(model, encoder))
         self.axis = axis
         self.inferer = SliceWiseSamInferer(axis=2 if axis is None else axis)
         self.window = window
         self.click_model = None
         #: UncertainSAM models by heads name or path (see :meth:`usam_model`); bounded by :attr:`usam_cache_size`.
         self._usam_models: OrderedDict[str, UsamModel] = OrderedDict()
-        if head is not None:
+        if found_head is not None:
             from monai_baldsam.head.checkpoint import load_head
             from monai_baldsam.head.click_model import BayesianHeadClickModel as HeadModel
-            from monai_baldsam.head.registry import resolve_head
 
-            found = resolve_head(head)
-            trained = load_head(found.path, model, sha256=head_sha256 or found.sha256)
+            trained = load_head(found_head.path, model, sha256=head_sha256 or found_head.sha256)
             self.click_model = HeadModel.from_trained(self.predictor, trained)
+
+    @staticmethod
+    def _default_decoder(backbone: str, checkpoint: str | None) -> str:
+        """The backbone's default decoder, or ``original`` for a user's own checkpoint (a shipped decoder was
+        trained on the published encoder only)."""
+        return ORIGINAL_DECODER if checkpoint is not None else default_decoder(backbone)
+
+    @property
+    def follows_clicks(self) -> bool:
+        """Whether clicks reach the mask: through a head, or a decoder that follows point prompts."""
+        return self.click_model is not None or follows_clicks(self.predictor.backbone)
+
+    def check_prompts(self, prompts: UserPrompts) -> None:
+        """Refuse clicks that the model would ignore (LiteMedSAM's original, box-only decoder without a head)."""
+        if (len(prompts.foreground) or len(prompts.background)) and not self.follows_clicks:
+            backbone = self.predictor.backbone
+            raise ValueError(
+                f"{backbone.name}'s {backbone.decoder_name} decoder was trained with boxes only and ignores clicks: "
+                f"leave out --decoder {backbone.decoder_name} (the default decoder, "
+                f"{default_decoder(backbone.name)}, follows clicks), add --head general, or give a box instead")
 
     def windowed(self, image: MetaTensor) -> MetaTensor:
         """``image`` mapped to [0, 1] with a window decided once for the whole image or volume."""
@@ -243,6 +285,7 @@ class Segmenter:
         UncertainSAM's quality of its mask, both from one decoder call per slice: the tokens are captured while the
         click model decodes (see :mod:`monai_baldsam.usam.tokens`). With ``head`` each ``output`` is what
         :meth:`head_outputs` returns for the slice; without, SAM's decoder's prediction."""
+        self.check_prompts(prompts)
         model = self.usam_model(usam)
         slice_prompts, embeddings = self._prompted_embeddings(image, prompts)
         return {index: model.assess(embeddings[index], p.points_xy, p.labels, p.box_xyxy, None)
@@ -271,6 +314,7 @@ class Segmenter:
         Raises:
             ValueError: bad prompts; ``propagate`` on a 2D image or with ``return_logits``.
         """
+        self.check_prompts(prompts)
         axis = self.axis_for(image)
         if propagate:
             if return_logits:

@@ -10,6 +10,7 @@ from typing import Any
 
 from monai_baldsam.cli.model_args import (
     add_backbone_arguments,
+    add_runtime_model_arguments,
     add_bundle_argument,
     add_checkpoint_sha256_argument,
     apply_bundle,
@@ -33,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--datalist-key", default=None,
                         help="section of the datalist to read (default: the first of testing, validation, training)")
     parser.add_argument("--policy", action="append", required=True,
-                        help="click policy (oracle, random_error, random, ...); repeat or comma-separate for several")
+                        help="click policy (oracle, random_error, random, bald, entropy, one_shot, ...); repeat or "
+                             "comma-separate for several")
     parser.add_argument("--first", required=True, choices=("box", "click"),
                         help="first prompt: the ground-truth box, or the click farthest from the mask boundary")
     parser.add_argument("--box-jitter", type=float, default=0.0,
@@ -42,6 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="interactions per image N, the first prompt included (default 20)")
     parser.add_argument("--out", required=True, help="output folder (must be new or empty unless --overwrite)")
     add_backbone_arguments(parser, checkpoint_sha256=False)
+    add_runtime_model_arguments(parser)
     parser.add_argument("--head", default=None,
                         help="Bayesian prediction head: general, ultrasound|busi, polyp|kvasir, skin|ph2, or a head "
                              "file; needed by the bald and entropy policies")
@@ -64,11 +67,16 @@ def click_model_from_args(args: argparse.Namespace) -> Any:
         from monai_baldsam.head.registry import resolve_head
 
         found = resolve_head(args.head)
+        if args.decoder is not None:
+            raise ValueError("--decoder does not apply with --head: a head runs on the decoder it was trained on")
         return load_head_click_model(found.path, args.backbone, args.checkpoint, args.checkpoint_sha256,
-                                     head_sha256=found.sha256, device=args.device, seed=args.seed)
+                                     head_sha256=found.sha256, device=args.device, seed=args.seed,
+                                     encoder=args.encoder)
     from monai_baldsam.evaluation.model import load_click_model
 
-    return load_click_model(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device)
+    decoder = args.decoder or ("original" if args.checkpoint else "default")
+    return load_click_model(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device, decoder=decoder,
+                            encoder=args.encoder)
 
 
 def _check_args(args: argparse.Namespace) -> None:

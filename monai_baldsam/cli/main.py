@@ -8,13 +8,13 @@ from typing import Sequence
 
 from monai_baldsam import __version__
 from monai_baldsam.cli import bundles_cmd, compare_cmd, evaluate_cmd, segment_cmd, suggest_cmd, train_head_cmd
-from monai_baldsam.cli import train_usam_cmd
+from monai_baldsam.cli import train_decoder_cmd, train_usam_cmd
 from monai_baldsam.cli import monailabel_app_cmd
 
 __all__ = ["build_parser", "main"]
 
-SUBCOMMANDS = (segment_cmd, suggest_cmd, evaluate_cmd, compare_cmd, train_head_cmd, train_usam_cmd, bundles_cmd,
-               monailabel_app_cmd)
+SUBCOMMANDS = (segment_cmd, suggest_cmd, evaluate_cmd, compare_cmd, train_head_cmd, train_usam_cmd, train_decoder_cmd,
+               bundles_cmd, monailabel_app_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
     from monai_baldsam.transforms.intensity import WindowIntensity
 
 __all__ = ["BACKBONE_HELP", "add_backbone_arguments", "add_checkpoint_sha256_argument", "add_bundle_argument",
-           "apply_bundle", "segmenter_from_args"]
+           "add_runtime_model_arguments", "apply_bundle", "segmenter_from_args"]
 
 BACKBONE_HELP = "lite_medsam (default), vit_b, vit_l or vit_h"
 
@@ -23,6 +23,18 @@ def add_backbone_arguments(parser: argparse.ArgumentParser, backbone_help: str =
     parser.add_argument("--checkpoint", default=None, help="checkpoint file of the backbone")
     if checkpoint_sha256:
         add_checkpoint_sha256_argument(parser)
+
+
+def add_runtime_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--decoder`` (which prompt encoder + mask decoder) and ``--encoder`` (how the image encoder runs)."""
+    parser.add_argument("--decoder", default=None,
+                        help="prompt encoder + mask decoder: clicks_v1 (default for lite_medsam: trained for clicks), "
+                             "original (the checkpoint's own; LiteMedSAM's follows boxes only) or a decoder file; "
+                             "with --head, the decoder the head was trained on")
+    parser.add_argument("--encoder", default="auto",
+                        choices=("auto", "torch", "openvino-bf16", "openvino-f16", "openvino-f32"),
+                        help="how the image encoder runs: auto (default: OpenVINO f16 on a CPU where OpenVINO is "
+                             "installed, else PyTorch), torch (fp32 eager reference) or an OpenVINO precision")
 
 
 def add_checkpoint_sha256_argument(parser: argparse.ArgumentParser) -> None:
@@ -63,4 +75,5 @@ def segmenter_from_args(args: argparse.Namespace, window: WindowIntensity | None
     from monai_baldsam.segmentation import Segmenter
 
     return Segmenter(args.backbone, args.checkpoint, getattr(args, "checkpoint_sha256", None), args.device, window,
-                     axis, head=args.head, **options)
+                     axis, head=args.head, decoder=getattr(args, "decoder", None),
+                     encoder=getattr(args, "encoder", "torch"), **options)

@@ -14,8 +14,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "monailabel-app", help="print the path of the MONAI Label app (for monailabel start_server --app)",
         description="Prints the folder of the MONAI Label app inside the installed monai_baldsam package. Start a "
                     "server with: monailabel start_server --app \"$(baldsam monailabel-app)\" --studies DIR "
-                    "[--conf models baldsam_ultrasound,baldsam_brain_mri]. The app needs the monailabel extra: "
-                    "pip install \"monai_baldsam[monailabel]\" (with SAM2_BUILD_CUDA=0 on machines without CUDA). "
+                    "--host 127.0.0.1 [--conf models baldsam_ultrasound,baldsam_brain_mri]. The app needs the "
+                    "monailabel extra: pip install \"monai_baldsam[monailabel]\" (with SAM2_BUILD_CUDA=0 on machines "
+                    "without CUDA). "
                     "monailabel start_server creates logs/, bin/, lib/ and model/ in the app folder: with "
                     "--copy-to DIR the app (main.py, which imports the installed package) is copied to a folder of "
                     "your own and that folder is printed instead, so they go there, not into the installed package.",

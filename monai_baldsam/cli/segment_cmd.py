@@ -13,13 +13,20 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from monai_baldsam.cli.input_args import add_image_argument, add_volume_arguments, load_image_input, window_from_args
-from monai_baldsam.cli.model_args import add_backbone_arguments, add_bundle_argument, apply_bundle, segmenter_from_args
+from monai_baldsam.cli.model_args import (
+    add_backbone_arguments,
+    add_bundle_argument,
+    add_runtime_model_arguments,
+    apply_bundle,
+    segmenter_from_args,
+)
 from monai_baldsam.cli.prompt_args import add_prompt_arguments, prompts_from_args
 from monai_baldsam.cli.runtime_args import add_device_argument
 
 if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
     from monai.data import MetaTensor
 
+    from monai_baldsam.segmentation import Segmenter, UserPrompts
     from monai_baldsam.volume.session import PropagationRun, VolumeSession
 
 __all__ = ["add_parser", "run"]
@@ -38,6 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_prompt_arguments(parser)
     parser.add_argument("--overlay", default=None, help="also write a PNG of the (prompted) slice with the mask")
     add_backbone_arguments(parser)
+    add_runtime_model_arguments(parser)
     add_bundle_argument(parser)
     parser.add_argument("--head", default=None,
                         help="decode the prompted slices with a Bayesian prediction head (general, ultrasound|busi, "
@@ -83,6 +91,22 @@ def _usam_name(value: str, backbone: str) -> str | None:
     return value
 
 
+def _usam_for_clicks(usam: str | None, asked: str, segmenter: Segmenter, prompts: UserPrompts
+                     ) -> tuple[str | None, str | None]:
+    """``(heads, note)``: the shipped UncertainSAM heads read the original decoder's tokens, so clicks decoded by a
+    click-trained decoder (no head) get no quality with ``--usam auto`` (a note says why) and are refused with named
+    heads."""
+    clicks = bool(len(prompts.foreground) or len(prompts.background))
+    backbone = segmenter.predictor.backbone
+    if usam is None or not clicks or segmenter.click_model is not None or backbone.click_mask_decoder is None:
+        return usam, None
+    if asked == "auto":
+        return None, (f"no UncertainSAM quality: its heads judge {backbone.name}'s original decoder, and these clicks "
+                      f"are decoded by {backbone.decoder_name}; add --head general for a judged click mask")
+    raise ValueError(f"UncertainSAM heads {asked} judge {backbone.name}'s original decoder, not "
+                     f"{backbone.decoder_name}, which decodes these clicks: use --usam none, or --head general")
+
+
 def _propagation_report(session: VolumeSession, runs: list[PropagationRun]) -> dict[str, Any]:
     covered = session.slice_range()
     return {
@@ -121,6 +145,8 @@ def run(args: argparse.Namespace) -> int:
 
         resolve_usam(usam)  # a missing heads file is an error before any model runs
     segmenter = segmenter_from_args(args, window, source.segmenter_axis, allow_download=args.download)
+    segmenter.check_prompts(prompts)  # clicks the model would ignore are refused before anything is written
+    usam, usam_note = _usam_for_clicks(usam, args.usam, segmenter, prompts)
     propagation, quality = None, None
     # the quality of each prompted slice comes from the decode that segments it (one decoder call per slice)
     if propagate:
@@ -143,6 +169,8 @@ def run(args: argparse.Namespace) -> int:
               "mask": str(written), "foreground_voxels": int(label.sum()), "slices": sorted(slice_prompts)}
     if image.ndim == 4:
         report["axis"] = axis
+    if usam_note is not None:
+        report["quality_note"] = usam_note
     if quality is not None:
         report["usam"] = usam
         report["quality"] = [{"slice": index, **quality[index].to_dict()} for index in sorted(quality)]

@@ -7,7 +7,13 @@ import json
 import time
 
 from monai_baldsam.cli.input_args import add_image_argument, add_volume_arguments, load_image_input, window_from_args
-from monai_baldsam.cli.model_args import add_backbone_arguments, add_bundle_argument, apply_bundle, segmenter_from_args
+from monai_baldsam.cli.model_args import (
+    add_backbone_arguments,
+    add_bundle_argument,
+    add_runtime_model_arguments,
+    apply_bundle,
+    segmenter_from_args,
+)
 from monai_baldsam.cli.prompt_args import add_prompt_arguments, prompts_from_args
 from monai_baldsam.cli.runtime_args import add_device_argument
 
@@ -38,6 +44,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--gate", type=float, default=None,
                         help="candidates must reach this fraction of the highest MI (default: the bald policy's)")
     add_backbone_arguments(parser, "backbone the head was trained on (lite_medsam)", checkpoint_sha256=False)
+    add_runtime_model_arguments(parser)
     add_volume_arguments(parser)
     add_device_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")

@@ -5,10 +5,14 @@
 * :mod:`~monai_baldsam.evaluation.model`: the :class:`ClickModel` protocol and the plain-SAM :class:`SamClickModel`.
 * :mod:`~monai_baldsam.evaluation.policies`: :class:`ClickPolicy`, its context, and the registry (``oracle``,
   ``random_error``, ``random``).
+* :mod:`~monai_baldsam.evaluation.one_shot`: the one-shot baseline (``one_shot``: points drawn at once from the
+  ground-truth interior, no feedback), registered as a policy.
 * :mod:`~monai_baldsam.evaluation.simulator`: first prompts and one image's session.
 * :mod:`~monai_baldsam.evaluation.data`: (image, mask) pairs from a folder or a MONAI datalist.
 * :mod:`~monai_baldsam.evaluation.runner`: every policy on every image, sharing embeddings and first prompts.
 * :mod:`~monai_baldsam.evaluation.report`: ``metrics.json``, ``curves.csv``, PNG plots, comparison tables.
+* :mod:`~monai_baldsam.evaluation.statistics`: the paired bootstrap interval of a mean difference over images.
+* :mod:`~monai_baldsam.evaluation.paired`: runs paired image by image, the reference policy against each other.
 """
 
 from monai_baldsam.evaluation.data import (
@@ -45,6 +49,7 @@ from monai_baldsam.evaluation.policies import (
     parse_policy_names,
     register_policy,
 )
+from monai_baldsam.evaluation.one_shot import OneShotPolicy, one_shot_points
 from monai_baldsam.evaluation.report import (
     comparison_table,
     load_run,
@@ -53,6 +58,7 @@ from monai_baldsam.evaluation.report import (
     write_run,
 )
 from monai_baldsam.evaluation.runner import CaseResult, RunResult, evaluate, session_rng
+from monai_baldsam.evaluation.statistics import PairedDifference, paired_bootstrap
 from monai_baldsam.evaluation.simulator import (
     FirstInteraction,
     FirstPrompt,
@@ -94,6 +100,8 @@ __all__ = [
     "make_policy",
     "parse_policy_names",
     "register_policy",
+    "OneShotPolicy",
+    "one_shot_points",
     "comparison_table",
     "load_run",
     "plot_comparison",
@@ -103,6 +111,8 @@ __all__ = [
     "RunResult",
     "evaluate",
     "session_rng",
+    "PairedDifference",
+    "paired_bootstrap",
     "FirstInteraction",
     "FirstPrompt",
     "SessionResult",

@@ -20,6 +20,7 @@ import torch
 
 from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
+from monai_baldsam.sam.encoder_runtime import EncoderRuntime, make_encoder
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
 __all__ = ["ModelOutput", "ClickModel", "prompt_tensors", "SamClickModel", "load_click_model"]
@@ -117,10 +118,16 @@ class SamClickModel:
 
 def load_click_model(backbone: str = DEFAULT_BACKBONE, checkpoint: str | None = None,
                      checkpoint_sha256: str | None = None, device: str | torch.device = "cpu",
-                     cache_items: int = 64) -> SamClickModel:
-    """The default click model: backbone ``backbone`` (verified checkpoint) behind the plain SAM decoder.
+                     cache_items: int = 64, decoder: str = "original",
+                     encoder: EncoderRuntime | str = EncoderRuntime.TORCH) -> SamClickModel:
+    """The plain click model: backbone ``backbone`` (verified checkpoint) with decoder ``decoder`` (``original``,
+    ``default`` or a shipped name or file, see :mod:`monai_baldsam.sam.decoders`), its image encoder run by
+    ``encoder``. A decoder trained for clicks answers a single click with SAM's three masks and keeps the one of
+    highest predicted IoU, as it was trained.
 
     ``cache_items`` bounds the embedding cache (a LiteMedSAM embedding is 4 MiB).
     """
-    model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256)
-    return SamClickModel(SamPredictor(model, EmbeddingCache(max_items=cache_items)))
+    model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256,
+                          decoder=decoder)
+    predictor = SamPredictor(model, EmbeddingCache(max_items=cache_items), encoder=make_encoder(model, encoder))
+    return SamClickModel(predictor, multimask_first_click=model.decoder_name != "original")

@@ -14,7 +14,9 @@ Registered here: ``oracle`` (RITM/f-BRS), ``random_error``, ``random``, and the 
 ``entropy``, which need a model that returns uncertainty maps (the Bayesian head). Variants kept to reproduce
 the ablations in the README (chosen against on validation images of the training split): ``bald_pixel`` and
 ``entropy_pixel`` (plain pixel argmax), ``expected_error`` (``min(p, 1 - p)``) and ``bald_lookahead`` (BALD proposes,
-the model's expected entropy after each answer picks). Others register with :func:`register_policy`.
+the model's expected entropy after each answer picks). The one-shot baseline ``one_shot`` (points drawn at once
+from the ground-truth interior, no feedback) is registered by :mod:`~monai_baldsam.evaluation.one_shot`. Others
+register with :func:`register_policy`.
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ comparison tables and charts.
 A run folder holds:
 
 * ``metrics.json``: the run's settings (``policy``, ``first``, ``clicks``, ``seed``, ``backbone``, ``data``, ...), its
-  table (``noc80``/``noc85``/``noc90``, ``failures_at_budget``, ``miou_at``, ``auc``, ``seconds_per_click``) and
-  ``per_image`` (file, IoU and Dice curves, clicks, NoC);
+  table (``noc80``/``noc85``/``noc90``, ``failures_at_budget``, ``miou_at``, ``auc``, ``seconds_per_click``,
+  ``clicks_on_error``: how many policy clicks landed on an error pixel of the mask before them) and ``per_image``
+  (file, IoU and Dice curves, clicks, ``clicks_on_error`` aligned with the clicks, NoC);
 * ``curves.csv``: one row per image and interaction (``name, interaction, iou, dice, click_x, click_y,
   click_label, seconds``);
 * ``iou_vs_clicks.png``: the mIoU curve over the per-image curves.
@@ -37,6 +38,7 @@ __all__ = [
     "PLOT_FILE",
     "REQUIRED_KEYS",
     "check_output_dir",
+    "error_click_counts",
     "run_summary",
     "curves_csv",
     "write_run",
@@ -74,6 +76,22 @@ def _mean(values: Sequence[float] | np.ndarray) -> float | None:
     return float(arr.mean()) if arr.size else None
 
 
+def _on_error_flags(values: np.ndarray | None, n_clicks: int) -> list[bool | None]:
+    """JSON flags of :attr:`SessionResult.click_on_error`: True/False per policy click, None for the first prompt's
+    click (and for every click of a result made without the flags)."""
+    if values is None:
+        return [None] * n_clicks
+    return [None if not math.isfinite(v) else bool(v) for v in np.asarray(values, dtype=np.float64)]
+
+
+def error_click_counts(per_image: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """``{"clicks", "on_error", "share"}`` over the ``clicks_on_error`` flags of ``per_image`` entries of a
+    ``metrics.json`` (None flags, the first prompt's click, are not counted; ``share`` is None without clicks)."""
+    flags = [f for item in per_image for f in item.get("clicks_on_error", []) if f is not None]
+    hits = int(sum(bool(f) for f in flags))
+    return {"clicks": len(flags), "on_error": hits, "share": hits / len(flags) if flags else None}
+
+
 def check_output_dir(outdir: PathLike, overwrite: bool) -> Path:
     """``outdir`` absolute; refused when it is a file, or a non-empty folder without ``overwrite`` (results are never
     reused because a file exists)."""
@@ -108,6 +126,7 @@ def run_summary(run: RunResult, meta: Mapping[str, Any] | None = None) -> dict[s
             **{k: int(v[n]) for k, v in nocs.items()}, "auc": float(s.iou.mean()),
             "clicks": [[int(x), int(y), int(lab), int(k)] for (x, y), lab, k in
                        zip(s.clicks_xy, s.click_labels, s.click_interaction)],
+            "clicks_on_error": _on_error_flags(s.click_on_error, len(s.clicks_xy)),
             "stopped_at": s.stopped_at, "stop_reason": s.stop_reason,
             "seconds": [_number(v) for v in s.seconds], "encode_seconds": c.encode_seconds,
         })
@@ -122,6 +141,7 @@ def run_summary(run: RunResult, meta: Mapping[str, Any] | None = None) -> dict[s
         "seconds_first_prompt": _mean([s.seconds[0] for s in sessions]),
         "encode_seconds_per_image": _mean([c.encode_seconds for c in run.cases]),
         "early_stops": {reason: stops.count(reason) for reason in sorted(set(stops))},
+        "clicks_on_error": error_click_counts(per_image),
         "version": __version__, "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "definitions": {
             "interaction": "interaction 1 is the first prompt (box or first click); 2..N are policy clicks",
@@ -129,6 +149,8 @@ def run_summary(run: RunResult, meta: Mapping[str, Any] | None = None) -> dict[s
             "auc": "(1/N) * sum_{k=1..N} mIoU@k",
             "seconds_per_click": "mean wall time of one policy click (policy choice + model), interactions 2..N run",
             "early_stop": "a perfect prediction or no click from the policy ends a session; its last IoU is kept",
+            "clicks_on_error": "policy clicks (interactions 2..N) on a pixel that the mask before the click has "
+                               "wrong, over all policy clicks of all images",
         },
         "per_image": per_image,
     }

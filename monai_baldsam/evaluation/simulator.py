@@ -9,7 +9,8 @@ Protocol (one image, one policy):
    a click whose polarity the policy leaves open is answered from the ground truth at that pixel. The model is
    prompted with the first box (if any), every click so far and the previous low-resolution logits as
    ``mask_input``.
-3. IoU and Dice are measured after every interaction.
+3. IoU and Dice are measured after every interaction, and every policy click is marked on an error pixel or not:
+   whether the mask it corrects (the prediction after the previous interaction) is wrong at the clicked pixel.
 
 Ending early: when the prediction equals the ground truth (no error pixel left), or the policy places no click,
 the session stops and keeps its last IoU and Dice for the remaining interactions (``stopped_at`` records the first
@@ -92,6 +93,9 @@ class SessionResult:
         seconds: ``(N,)`` wall time of each interaction (policy + model; the first is the first prompt's decode),
             NaN for interactions not run; ``policy_seconds`` and ``model_seconds`` split it.
         stopped_at: the first interaction not run, or None; ``stop_reason`` ``"perfect"`` or ``"no_click"``.
+        click_on_error: ``(K,)`` float, aligned with ``clicks_xy``: 1.0 where the click landed on a pixel the
+            mask before it had wrong (an error pixel), 0.0 where the mask was right there, NaN for the first
+            prompt's click (no mask before it). None only for results made without it.
     """
 
     iou: np.ndarray
@@ -104,6 +108,7 @@ class SessionResult:
     model_seconds: np.ndarray
     stopped_at: int | None = None
     stop_reason: str | None = None
+    click_on_error: np.ndarray | None = None
 
     @property
     def n_interactions(self) -> int:
@@ -146,6 +151,7 @@ def run_session(model: ClickModel, embedding: SliceEmbedding, truth: np.ndarray,
     clicks = first.prompt.points_xy.astype(np.int64).reshape(-1, 2)
     labels = first.prompt.labels.astype(np.int64).reshape(-1)
     interaction_of = np.ones(len(clicks), dtype=np.int64)
+    on_error = np.full(len(clicks), np.nan)
     clicked = np.zeros(truth.shape, dtype=bool)
     clicked[clicks[:, 1], clicks[:, 0]] = True
     output, prompt = first.output, first.prompt
@@ -170,6 +176,8 @@ def run_session(model: ClickModel, embedding: SliceEmbedding, truth: np.ndarray,
             stopped_at, reason = k, "no_click"
             break
         prompt = next_prompt
+        x, y = (int(v) for v in prompt.points_xy[-1])
+        on_error = np.append(on_error, float(output.mask[y, x] != truth[y, x]))
         output = model.predict(embedding, prompt.points_xy, prompt.labels, prompt.box_xy, prompt.mask_input)
         done = time.perf_counter()
         clicks, labels = prompt.points_xy.astype(np.int64), prompt.labels.astype(np.int64)
@@ -182,4 +190,4 @@ def run_session(model: ClickModel, embedding: SliceEmbedding, truth: np.ndarray,
         dice[stopped_at - 1:] = dice[stopped_at - 2]
     return SessionResult(iou=iou, dice=dice, clicks_xy=clicks, click_labels=labels, click_interaction=interaction_of,
                          seconds=seconds, policy_seconds=policy_s, model_seconds=model_s, stopped_at=stopped_at,
-                         stop_reason=reason)
+                         stop_reason=reason, click_on_error=on_error)

@@ -21,13 +21,14 @@ from monai_baldsam.io.atomic import atomic_write_bytes
 from monai_baldsam.sam.backbones import SamBackbone
 from monai_baldsam.sam.checkpoints import CheckpointError, load_checkpoint_payload
 
-__all__ = ["HEAD_FORMAT", "TrainedHead", "backbone_signature", "save_head", "load_head"]
+__all__ = ["HEAD_FORMAT", "TrainedHead", "backbone_signature", "save_head", "head_decoder", "load_head"]
 
 HEAD_FORMAT = "monai_baldsam.head/1"
 
 
 def backbone_signature(backbone: SamBackbone) -> dict[str, str | int]:
-    """What a head depends on: backbone name, full checkpoint SHA-256 and input size."""
+    """What a head depends on: backbone name, full checkpoint SHA-256 and input size. (A head reads the checkpoint's
+    own decoder, never a click-trained one; :func:`head_decoder` says which decoder a head's clicks pair with.)"""
     return {"backbone": backbone.name, "checkpoint_sha256": backbone.checkpoint_sha256 or "random",
             "img_size": int(backbone.img_size)}
 
@@ -67,6 +68,15 @@ def save_head(path: str | os.PathLike[str], head: PredictionHead, laplace: LastL
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     return atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
+
+
+def head_decoder(path: str | os.PathLike[str]) -> str:
+    """The decoder a head file was trained with (its ``meta["decoder"]``; ``original`` for the shipped heads, which
+    predate click-trained decoders): a segmenter with the head loads that one."""
+    payload, _ = load_checkpoint_payload(Path(path).expanduser(), None, HEAD_FORMAT, "head checkpoint",
+                                         "a head checkpoint")
+    meta = payload.get("meta", {})
+    return str(meta.get("decoder", "original")) if isinstance(meta, dict) else "original"
 
 
 def load_head(path: str | os.PathLike[str], backbone: SamBackbone, sha256: str | None = None,

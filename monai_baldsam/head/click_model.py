@@ -29,11 +29,12 @@ from monai_baldsam.bayes.conditioning import condition_on_labels
 from monai_baldsam.bayes.predictive import logit_moments, sample_parameters, sampled_probabilities
 from monai_baldsam.head.clicks import sam_xy_to_low_xy
 from monai_baldsam.evaluation.model import ModelOutput, prompt_tensors
-from monai_baldsam.head.checkpoint import TrainedHead, load_head
+from monai_baldsam.head.checkpoint import TrainedHead, head_decoder, load_head
 from monai_baldsam.head.features import FeatureExtractor, HeadPrompts
 from monai_baldsam.head.model import PredictionHead
 from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
+from monai_baldsam.sam.encoder_runtime import EncoderRuntime, make_encoder
 from monai_baldsam.sam.geometry import postprocess_low_res_logits, preprocess_shape
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
@@ -192,10 +193,13 @@ def load_head_click_model(path: str | os.PathLike[str], backbone: str = DEFAULT_
                           checkpoint: str | None = None, checkpoint_sha256: str | None = None,
                           head_sha256: str | None = None, device: str | torch.device = "cpu", cache_items: int = 64,
                           uncertainty: UncertaintyMethod | str = UncertaintyMethod.QUADRATURE, n_samples: int = 32,
-                          seed: int = 0, click_weight: float = 0.0) -> BayesianHeadClickModel:
-    """Backbone (verified) + head file (verified when ``head_sha256`` is given) as a click model."""
-    model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256)
+                          seed: int = 0, click_weight: float = 0.0,
+                          encoder: EncoderRuntime | str = EncoderRuntime.TORCH) -> BayesianHeadClickModel:
+    """Backbone (verified) with the decoder the head was trained on + head file (verified when ``head_sha256`` is
+    given) as a click model; ``encoder`` says how the image encoder runs."""
+    model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256,
+                          decoder=head_decoder(path))
     trained = load_head(path, model, sha256=head_sha256)
-    predictor = SamPredictor(model, EmbeddingCache(max_items=cache_items))
+    predictor = SamPredictor(model, EmbeddingCache(max_items=cache_items), encoder=make_encoder(model, encoder))
     return BayesianHeadClickModel.from_trained(predictor, trained, uncertainty=uncertainty, n_samples=n_samples,
                                                seed=seed, click_weight=click_weight)

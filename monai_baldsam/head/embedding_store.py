@@ -26,7 +26,7 @@ from monai_baldsam.sam.embedding_cache import content_hash
 
 __all__ = ["STORE_FORMAT", "default_store_dir", "embedding_signature", "EmbeddingStore"]
 
-STORE_FORMAT = "monai_baldsam.embedding/1"
+STORE_FORMAT = "monai_baldsam.embedding/2"
 
 
 def default_store_dir() -> Path:
@@ -36,10 +36,12 @@ def default_store_dir() -> Path:
     return base / "embeddings"
 
 
-def embedding_signature(image: torch.Tensor, backbone: SamBackbone) -> dict[str, Any]:
-    """The full signature of ``image``'s (``1 x 3 x H x W`` in [0, 1]) embedding through ``backbone``."""
+def embedding_signature(image: torch.Tensor, backbone: SamBackbone, encoder: str = "torch") -> dict[str, Any]:
+    """The full signature of ``image``'s (``1 x 3 x H x W`` in [0, 1]) embedding through ``backbone``'s encoder run
+    by runtime ``encoder`` (:attr:`~monai_baldsam.sam.encoder_runtime.ImageEncoderRunner.tag`)."""
     return {"format": STORE_FORMAT, "content_hash": content_hash(image), "backbone": backbone.name,
-            "checkpoint_sha256": backbone.checkpoint_sha256 or "random", "img_size": int(backbone.img_size)}
+            "checkpoint_sha256": backbone.checkpoint_sha256 or "random", "img_size": int(backbone.img_size),
+            "encoder": encoder}
 
 
 class EmbeddingStore:
@@ -61,7 +63,8 @@ class EmbeddingStore:
     @staticmethod
     def key(signature: dict[str, Any]) -> str:
         """File stem: digest of the content hash and the backbone signature."""
-        text = f"{signature['content_hash']}|{signature['backbone']}@{str(signature['checkpoint_sha256'])[:16]}"
+        text = (f"{signature['content_hash']}|{signature['backbone']}@{str(signature['checkpoint_sha256'])[:16]}"
+                f"|{signature.get('encoder', 'torch')}")
         return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
     def path(self, signature: dict[str, Any]) -> Path:
@@ -101,9 +104,11 @@ class EmbeddingStore:
         self._enforce_bounds()
         return path
 
-    def get_or_compute(self, image: torch.Tensor, backbone: SamBackbone, encode: Any) -> torch.Tensor:
-        """The embedding of ``image`` through ``backbone``: from the store, else ``encode(image)`` and stored."""
-        signature = embedding_signature(image, backbone)
+    def get_or_compute(self, image: torch.Tensor, backbone: SamBackbone, encode: Any,
+                       encoder: str = "torch") -> torch.Tensor:
+        """The embedding of ``image`` through ``backbone`` (encoder runtime ``encoder``): from the store, else
+        ``encode(image)`` and stored."""
+        signature = embedding_signature(image, backbone, encoder)
         found = self.get(signature)
         if found is not None:
             return found

@@ -32,6 +32,7 @@ from monai_baldsam.head.embedding_store import EmbeddingStore
 from monai_baldsam.head.volume_slices import VolumeSliceCase, VolumeSliceLoader, volume_slice_cases
 from monai_baldsam.sam.backbones import SamBackbone
 from monai_baldsam.sam.checkpoints import file_sha256
+from monai_baldsam.sam.encoder_runtime import ImageEncoderRunner
 from monai_baldsam.sam.geometry import pad_bottom_right, preprocess_shape, slice_boxes_to_sam_boxes
 from monai_baldsam.sam.predictor import SamPredictor
 
@@ -169,10 +170,11 @@ def card_cases(card: Mapping, split: str, limit: int | None = None) -> list[tupl
 
 
 def load_items(cases: Sequence[tuple[str, EvalCase]], backbone: SamBackbone, store: EmbeddingStore,
-               keep_images: bool, desc: str = "loading", progress: bool = True) -> list[TrainItem]:
-    """Load, window and encode ``cases`` (embeddings from/into ``store``), with a progress bar unless ``progress``
-    is False."""
-    predictor = SamPredictor(backbone)
+               keep_images: bool, desc: str = "loading", progress: bool = True,
+               encoder: ImageEncoderRunner | None = None, dtype: torch.dtype = torch.float32) -> list[TrainItem]:
+    """Load, window and encode ``cases`` (embeddings from/into ``store``, encoded by ``encoder``, default the
+    eager reference), with a progress bar unless ``progress`` is False; embeddings are kept in ``dtype``."""
+    predictor = SamPredictor(backbone, encoder=encoder)
     low_res = int(backbone.low_res_hw[0])
     volumes = VolumeSliceLoader()
     hashes: dict[Path, str] = {}
@@ -189,13 +191,13 @@ def load_items(cases: Sequence[tuple[str, EvalCase]], backbone: SamBackbone, sto
             continue  # an object smaller than a low-resolution pixel: nothing to learn from
         if prompt_truth is not None and not low_res_target(prompt_truth, backbone.img_size, low_res)[0].any():
             continue  # an empty slice whose neighbour's object is a speck: no box to prompt it with
-        embedding = store.get_or_compute(loaded.image, backbone, predictor.encode)
+        embedding = store.get_or_compute(loaded.image, backbone, predictor.encode, predictor.encoder.tag)
         box_truth = truth if prompt_truth is None else prompt_truth
         for path in (case.image, case.mask):
             if path not in hashes:
                 hashes[path] = _sha256(path)
         items.append(TrainItem(
-            case=case, domain=domain, embedding=embedding.float(), original_hw=tuple(truth.shape),
+            case=case, domain=domain, embedding=embedding.to(dtype), original_hw=tuple(truth.shape),
             truth=truth, target=target, valid=valid, box_xy=mask_boxes(box_truth[None])[0],
             image=loaded.image if keep_images else None,
             sha256={"image": hashes[case.image], "mask": hashes[case.mask]},

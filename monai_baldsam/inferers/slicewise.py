@@ -110,7 +110,8 @@ class SliceWiseSamInferer(Inferer):
         image_hash = image_hash or content_hash(inputs.as_tensor() if isinstance(inputs, MetaTensor) else inputs)
         backbone = network.backbone
         axis = self.axis if self.spatial_ndim(inputs) == 3 else -1
-        keys = [EmbeddingKey(image_hash, axis, i, backbone.name, backbone.checkpoint_sha256 or "random") for i in indices]
+        keys = [EmbeddingKey(image_hash, axis, i, network.model_name, backbone.checkpoint_sha256 or "random")
+                for i in indices]
         hw = self.slice_hw(inputs)
         out: dict[int, SliceEmbedding] = {}
         for start in range(0, len(indices), self.batch_size):
@@ -123,12 +124,17 @@ class SliceWiseSamInferer(Inferer):
 
     # ----------------------------------------------------------------- decoding
     def decode(self, network: SamPredictor, embedding: SliceEmbedding, prompt: SlicePrompt) -> Prediction:
-        """Decode one slice's prompt; with ``multimask_output`` keeps the mask SAM rates best."""
+        """Decode one slice's prompt; with ``multimask_output`` keeps the mask SAM rates best. A decoder trained for
+        clicks (not the checkpoint's original one) answers a single click alone that way too, as it was trained
+        (SAM's rule for an ambiguous prompt)."""
         coords, labels, box = network.prompts_to_torch(prompt.points_xy, prompt.labels, prompt.box_xyxy,
                                                         embedding.original_hw)
         mask = None if prompt.mask_logits is None else prompt.mask_logits.reshape(1, 1, *prompt.mask_logits.shape[-2:])
-        pred = network.predict_torch(coords, labels, box, mask, self.multimask_output, embedding=embedding)
-        if self.multimask_output:
+        single_click = (box is None and mask is None and coords is not None and coords.shape[1] == 1
+                        and network.backbone.decoder_name != "original")
+        multimask = self.multimask_output or single_click
+        pred = network.predict_torch(coords, labels, box, mask, multimask, embedding=embedding)
+        if multimask:
             best = int(torch.argmax(pred.iou[0]))
             pred = Prediction(pred.logits[:, best:best + 1], pred.iou[:, best:best + 1],
                               pred.low_res_logits[:, best:best + 1])

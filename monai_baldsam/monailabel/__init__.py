@@ -4,15 +4,18 @@ scoring and active learning, and fine-tuning of the head on the annotators' labe
 Start a server on a folder of images (pictures and/or NIfTI volumes)::
 
     pip install "monai_baldsam[monailabel]"          # SAM2_BUILD_CUDA=0 on machines without CUDA
-    monailabel start_server --app "$(baldsam monailabel-app)" --studies /path/to/images \\
+    monailabel start_server --app "$(baldsam monailabel-app)" --studies /path/to/images --host 127.0.0.1 \\
         [--conf models baldsam_ultrasound,baldsam_brain_mri] [--conf device cpu] [--conf model_dir DIR]
+
+(``--host 127.0.0.1``: MONAI Label's default, ``0.0.0.0``, opens the server to the network.) ``--studies`` may also
+be a PACS's DICOMweb URL, e.g. Orthanc's ``http://127.0.0.1:8042/dicom-web``: see ``docs/deploying.md``.
 
 ``baldsam monailabel-app`` prints :func:`app_dir`, the folder of this package that holds ``main.py``. MONAI Label
 creates ``logs/``, ``bin/``, ``lib/`` and ``model/`` in the app folder, so to keep them out of the installed package
 copy the app (once) to a folder of your own and start that one (:mod:`monai_baldsam.monailabel.workdir`)::
 
     baldsam monailabel-app --copy-to ~/baldsam-app
-    monailabel start_server --app ~/baldsam-app --studies /path/to/images
+    monailabel start_server --app ~/baldsam-app --studies /path/to/images --host 127.0.0.1
 
 Importing this module does not import ``monailabel``.
 """

@@ -25,6 +25,7 @@ from monai_baldsam.sam.checkpoints import (
     load_state_dict,
     verify_sha256,
 )
+from monai_baldsam.sam.decoders import apply_decoder, default_decoder
 
 __all__ = [
     "DEFAULT_BACKBONE",
@@ -60,12 +61,27 @@ class SamBackbone(nn.Module):
         self.img_size = int(img_size)
         self.name = name
         self.checkpoint_sha256 = checkpoint_sha256
+        #: the decoder for prompts with clicks (:mod:`monai_baldsam.sam.decoders`): ``original`` (the checkpoint's
+        #: own for every prompt) or a click-trained one held in ``click_prompt_encoder`` / ``click_mask_decoder``
+        self.decoder_name = "original"
+        self.decoder_sha256: str | None = None
+        self.click_prompt_encoder: nn.Module | None = None
+        self.click_mask_decoder: nn.Module | None = None
+        #: whether the click decoder is given the previous low-resolution logits (chosen on validation, in its file)
+        self.click_mask_feedback = True
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False)
 
     @property
     def device(self) -> torch.device:
         return self.pixel_mean.device
+
+    def decoder_modules(self, has_clicks: bool) -> tuple[nn.Module, nn.Module]:
+        """``(prompt_encoder, mask_decoder)`` for a prompt with or without clicks: the click-trained pair for a prompt
+        holding a click (when one is loaded), else the checkpoint's own (a box alone, a mask alone)."""
+        if has_clicks and self.click_mask_decoder is not None and self.click_prompt_encoder is not None:
+            return self.click_prompt_encoder, self.click_mask_decoder
+        return self.prompt_encoder, self.mask_decoder
 
     @property
     def embedding_hw(self) -> tuple[int, int]:
@@ -80,8 +96,12 @@ class SamBackbone(nn.Module):
 
     @property
     def signature(self) -> str:
-        """Identifies backbone and weights, for cache keys: ``name@sha256-prefix``."""
-        return f"{self.name}@{(self.checkpoint_sha256 or 'random')[:16]}"
+        """Identifies backbone and weights, for reports: ``name@sha256-prefix``, plus ``+decoder@sha256-prefix``
+        when the decoder is not the original one (image embeddings depend on the encoder only)."""
+        base = f"{self.name}@{(self.checkpoint_sha256 or 'random')[:16]}"
+        if self.decoder_name == "original":
+            return base
+        return f"{base}+{self.decoder_name}@{(self.decoder_sha256 or 'unsaved')[:16]}"
 
 
 @dataclass(frozen=True)
@@ -201,7 +221,8 @@ def _resolve_checkpoint(spec: BackboneSpec, checkpoint: str | Path | None, allow
 
 def load_backbone(name: str = DEFAULT_BACKBONE, checkpoint: str | Path | None = None,
                   device: str | torch.device = "cpu", checkpoint_sha256: str | None = None,
-                  allow_download: bool = False, pretrained: bool = True) -> SamBackbone:
+                  allow_download: bool = False, pretrained: bool = True, decoder: str | Path = "original",
+                  decoder_sha256: str | None = None) -> SamBackbone:
     """Build backbone ``name``, load and verify its weights, freeze it and move it to ``device``.
 
     Args:
@@ -211,6 +232,10 @@ def load_backbone(name: str = DEFAULT_BACKBONE, checkpoint: str | Path | None = 
         checkpoint_sha256: expected hash of ``checkpoint`` when it is not the published file (a fine-tuned one).
         allow_download: fetch the official checkpoint when it is not found locally.
         pretrained: ``False`` gives random weights (tests, benchmarks of speed).
+        decoder: ``original`` (the checkpoint's own prompt encoder and mask decoder), a shipped decoder's name
+            (``clicks_v1``) or a decoder file (:mod:`monai_baldsam.sam.decoders`); ``default`` takes
+            :func:`~monai_baldsam.sam.decoders.default_decoder` for ``name``.
+        decoder_sha256: expected hash of a decoder file without a card.
     """
     spec = get_backbone_spec(name)
     model = spec.build()
@@ -230,5 +255,9 @@ def load_backbone(name: str = DEFAULT_BACKBONE, checkpoint: str | Path | None = 
                 f"(e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]}); is it a {name} checkpoint?"
             )
         model.checkpoint_sha256 = actual
+    if str(decoder) != "original":
+        if not pretrained:
+            raise ValueError("a trained decoder needs the pretrained encoder it was trained on: pretrained=True")
+        apply_decoder(model, default_decoder(name) if str(decoder) == "default" else decoder, decoder_sha256)
     model.eval().requires_grad_(False)
     return model.to(device)

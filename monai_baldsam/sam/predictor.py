@@ -17,6 +17,7 @@ import torch
 
 from monai_baldsam.sam.backbones import SamBackbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache, EmbeddingKey, content_hash
+from monai_baldsam.sam.encoder_runtime import ImageEncoderRunner, TorchEncoder
 from monai_baldsam.sam.geometry import (
     pad_bottom_right,
     postprocess_low_res_logits,
@@ -88,12 +89,23 @@ class SamPredictor:
     Args:
         backbone: the loaded backbone (see :func:`monai_baldsam.sam.backbones.load_backbone`).
         cache: optional :class:`EmbeddingCache`; with it, :meth:`encode_cached` never re-encodes a known slice.
+        encoder: how the image encoder runs (:func:`~monai_baldsam.sam.encoder_runtime.make_encoder`); default the
+            backbone's own eager PyTorch encoder.
     """
 
-    def __init__(self, backbone: SamBackbone, cache: EmbeddingCache | None = None) -> None:
+    def __init__(self, backbone: SamBackbone, cache: EmbeddingCache | None = None,
+                 encoder: ImageEncoderRunner | None = None) -> None:
         self.backbone = backbone
         self.cache = cache
+        self.encoder: ImageEncoderRunner = encoder if encoder is not None else TorchEncoder(backbone)
         self.embedding: SliceEmbedding | None = None
+
+    @property
+    def model_name(self) -> str:
+        """The backbone's name, with the encoder runtime when it is not the reference (cache keys use it: the
+        embeddings of two runtimes differ slightly)."""
+        tag = self.encoder.tag
+        return self.backbone.name if tag == TorchEncoder.tag else f"{self.backbone.name}+{tag}"
 
     @property
     def device(self) -> torch.device:
@@ -118,7 +130,7 @@ class SamPredictor:
         """Encode ``B x 3 x H x W`` images (all of one size) in [0, 1] to ``B x D x h x w`` features, in batches."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        outputs = [self.backbone.image_encoder(self.prepare(images[start:start + batch_size]))
+        outputs = [self.encoder(self.prepare(images[start:start + batch_size]))
                    for start in range(0, images.shape[0], batch_size)]
         return torch.cat(outputs, dim=0)
 
@@ -145,7 +157,7 @@ class SamPredictor:
         """
         if image.ndim != 4 or image.shape[:2] != (1, 3):
             raise ValueError(f"expected one SAM image of shape (1, 3, H, W), got {tuple(image.shape)}")
-        key = EmbeddingKey(content_hash(image), -1, 0, self.backbone.name, self.backbone.checkpoint_sha256 or "random")
+        key = EmbeddingKey(content_hash(image), -1, 0, self.model_name, self.backbone.checkpoint_sha256 or "random")
         return SliceEmbedding(self.encode_cached(image, [key]), (int(image.shape[-2]), int(image.shape[-1])))
 
     def set_image(self, image: np.ndarray | torch.Tensor, cache_key: EmbeddingKey | None = None) -> SliceEmbedding:
@@ -167,7 +179,8 @@ class SamPredictor:
     def predict_torch(self, point_coords: torch.Tensor | None = None, point_labels: torch.Tensor | None = None,
                       boxes: torch.Tensor | None = None, mask_input: torch.Tensor | None = None,
                       multimask_output: bool = False, embedding: SliceEmbedding | None = None) -> Prediction:
-        """Decode ``B`` prompts against one embedding (the stored one unless ``embedding`` is given).
+        """Decode ``B`` prompts against one embedding (the stored one unless ``embedding`` is given); prompts with
+        clicks go to the backbone's click decoder when one is loaded (:meth:`SamBackbone.decoder_modules`).
 
         Args:
             point_coords: ``B x N x 2`` points in ``sam_xy`` (SAM's resized input frame).
@@ -188,9 +201,12 @@ class SamPredictor:
             boxes = boxes.to(self.device, torch.float32)
         if mask_input is not None:
             mask_input = mask_input.to(self.device, torch.float32)
-        pe = self.backbone.prompt_encoder
+        clicks = points is not None and bool((points[1] >= 0).any())
+        pe, decoder = self.backbone.decoder_modules(clicks)
+        if clicks and self.backbone.click_mask_decoder is not None and not self.backbone.click_mask_feedback:
+            mask_input = None  # this click decoder does better without the previous logits (its card says so)
         sparse, dense = pe(points=points, boxes=boxes, masks=mask_input)
-        low_res, iou = self.backbone.mask_decoder(
+        low_res, iou = decoder(
             image_embeddings=embedding.features.to(self.device), image_pe=pe.get_dense_pe(),
             sparse_prompt_embeddings=sparse, dense_prompt_embeddings=dense, multimask_output=multimask_output,
         )

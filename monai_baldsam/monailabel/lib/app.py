@@ -11,6 +11,13 @@ Options (``monailabel start_server ... --conf KEY VALUE``):
 * ``usam``: UncertainSAM heads for the ``usam`` scoring method and strategy (lowest predicted IoU first), a shipped
   name (``general``, the default) or a file; ``none`` turns them off.
 * ``threads``: torch CPU threads of the server process (default: torch's).
+* ``auth_algorithms``: with MONAI Label's authentication on (``MONAI_LABEL_AUTH_ENABLE=true``), the token signature
+  algorithms accepted (default ``RS256``, Keycloak's); see :mod:`~monai_baldsam.monailabel.lib.auth`.
+
+A DICOMweb ``--studies`` URL (a PACS such as Orthanc) is served by
+:class:`~monai_baldsam.monailabel.lib.dicomweb.BaldSamDicomWebDatastore`; a studies folder by
+:class:`~monai_baldsam.monailabel.lib.local_store.BaldSamLocalDatastore`. Bad requests are answered with a 4xx that
+says what is wrong (:mod:`~monai_baldsam.monailabel.lib.validation`).
 
 Tasks: an infer task per model (2D bundles: pictures or one slice; 3D bundle: volumes with propagation), a trainer
 per model, the ``bald`` (and ``usam``) scoring methods and strategies (plus MONAI Label's ``random``).
@@ -23,7 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from monailabel.config import settings
 from monailabel.interfaces.app import MONAILabelApp
+from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.infer_v2 import InferTask
 from monailabel.interfaces.tasks.scoring import ScoringMethod
 from monailabel.interfaces.tasks.strategy import Strategy
@@ -31,13 +40,17 @@ from monailabel.interfaces.tasks.train import TrainTask
 from monailabel.tasks.activelearning.random import Random
 
 from monai_baldsam import __version__
+from monai_baldsam.monailabel.lib.auth import fix_token_algorithms
 from monai_baldsam.monailabel.lib.configs import discover_configs, select_configs
+from monai_baldsam.monailabel.lib.dicomweb import dicomweb_datastore
 from monai_baldsam.monailabel.lib.heads import HeadStore
 from monai_baldsam.monailabel.lib.hub import ModelHub
 from monai_baldsam.monailabel.lib.infers import BaldSamInfer
+from monai_baldsam.monailabel.lib.local_store import BaldSamLocalDatastore
 from monai_baldsam.monailabel.lib.scoring import BaldScoring, UsamScoring
 from monai_baldsam.monailabel.lib.strategy import ScoreStrategy
 from monai_baldsam.monailabel.lib.trainer import HeadTrainer
+from monai_baldsam.monailabel.lib.validation import RequestError, check_image_id, is_upload, to_http
 
 __all__ = ["BaldSamApp", "default_model_dir"]
 
@@ -73,6 +86,8 @@ class BaldSamApp(MONAILabelApp):
 
     def __init__(self, app_dir: str, studies: str, conf: dict[str, str]) -> None:
         conf = dict(conf or {})
+        if settings.MONAI_LABEL_AUTH_ENABLE:  # MONAI Label 0.8.5 refuses every token otherwise (lib/auth.py)
+            fix_token_algorithms([a.strip() for a in conf.get("auth_algorithms", "RS256").split(",") if a.strip()])
         if conf.get("threads"):
             torch.set_num_threads(int(conf["threads"]))
         self.model_configs = select_configs(discover_configs(), conf.get("models"))
@@ -117,6 +132,46 @@ class BaldSamApp(MONAILabelApp):
         if self.usam is not None:
             methods["usam"] = UsamScoring(self._infer_tasks, self.usam, slices=self.scoring_options["slices"])
         return methods
+
+    def init_datastore(self) -> Datastore:
+        """A studies folder: :class:`~monai_baldsam.monailabel.lib.local_store.BaldSamLocalDatastore` (MONAI
+        Label's, with the request checks); a URL: :meth:`init_remote_datastore`."""
+        if self.studies.startswith(("http://", "https://")):
+            return super().init_datastore()
+        return BaldSamLocalDatastore(self.studies, extensions=settings.MONAI_LABEL_DATASTORE_FILE_EXT,
+                                     auto_reload=settings.MONAI_LABEL_DATASTORE_AUTO_RELOAD,
+                                     read_only=settings.MONAI_LABEL_DATASTORE_READ_ONLY)
+
+    def infer(self, request: dict[str, Any], datastore: Datastore | None = None) -> dict[str, Any]:
+        """MONAI Label's infer, with a bad request answered by a 4xx that says what is wrong
+        (:mod:`~monai_baldsam.monailabel.lib.validation`): an unknown model (404), an image id that is a path or not
+        in the datastore (400 / 404; only the file uploaded with the request, or a session's, is read by path), and
+        whatever the infer task refuses with ``ValueError`` (an unreadable image, points outside it, too many)."""
+        try:
+            model = request.get("model")
+            if model not in self._infers:
+                raise RequestError(f"unknown model {str(model)[:80]!r}: this server serves "
+                                   f"{', '.join(sorted(self._infers))} (GET /info/ lists them)", status=404)
+            image = request.get("image")
+            sessions = (settings.MONAI_LABEL_SESSION_PATH or "").strip() or Path.home() / ".cache/monailabel/sessions"
+            if not (isinstance(image, str) and is_upload(image, sessions)):
+                store = datastore or self.datastore()
+                check_image_id(image, store.list_images())
+            return super().infer(request, datastore)
+        except ValueError as err:
+            raise to_http(err) from None
+
+    def init_remote_datastore(self) -> Datastore:
+        """A DICOMweb studies URL: :class:`~monai_baldsam.monailabel.lib.dicomweb.BaldSamDicomWebDatastore` (SEG
+        written in Python); XNAT / DSA (``MONAI_LABEL_DATASTORE``): MONAI Label's."""
+        if settings.MONAI_LABEL_DATASTORE.lower() in ("xnat", "dsa") or "googleapis.com" in self.studies:
+            return super().init_remote_datastore()
+        logger.info(f"DICOMweb datastore: {self.studies}")
+        return dicomweb_datastore(self.studies)
+
+    def _download_dcmqi_tools(self) -> None:
+        """Nothing to download: this app writes DICOM SEG without dcmqi (MONAI Label would fetch it from GitHub at
+        start-up)."""
 
     def info(self) -> dict[str, Any]:
         data = super().info()

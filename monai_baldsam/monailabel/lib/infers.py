@@ -44,8 +44,8 @@ from monai_baldsam.io import load_image as read_image, write_probability_map
 from monai_baldsam.monailabel.lib.configs import ModelConfig
 from monai_baldsam.monailabel.lib.heads import HeadStore
 from monai_baldsam.monailabel.lib.hub import LoadedModel, ModelHub
-from monai_baldsam.monailabel.lib.prompts import (SlicerPrompts, parse_request, prompts_2d, prompts_3d,
-                                                  slice_of_request, truthy)
+from monai_baldsam.monailabel.lib.prompts import (SlicerPrompts, fit_to_image, parse_request, prompts_2d,
+                                                  prompts_3d, slice_of_request, truthy)
 from monai_baldsam.segmentation import UserPrompts
 from monai_baldsam.suggestion import BITS_PER_NAT, best_volume_click, suggest_2d
 from monai_baldsam.volume.session import VolumeSession
@@ -151,6 +151,7 @@ class BaldSamInfer(InferTask):
             loaded = self.hub.model(self.model_config.name, self.store)
             misses = self.hub.cache.misses
             image = self.load_image(image_path)
+            prompts = fit_to_image(prompts, tuple(int(v) for v in image.shape[1:]))
             loaded_at = time.perf_counter()
             if self.model_config.spatial_dims == 2:
                 result = self._infer_2d(loaded, image, prompts)

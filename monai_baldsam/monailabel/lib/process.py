@@ -42,25 +42,29 @@ class ServerProcess:
 
     Args:
         app: the app folder (``monai_baldsam.monailabel.app_dir()``).
-        studies: the studies folder.
+        studies: the studies folder, or a DICOMweb URL (``http://127.0.0.1:8042/dicom-web``).
         log_file: where the server's stdout and stderr go.
         conf: ``--conf`` options.
         env: extra environment variables (e.g. ``OMP_NUM_THREADS``).
         port: default: a free port.
-        startup_timeout: seconds to wait for ``/info/``.
+        startup_timeout: seconds to wait for ``ready_path``.
+        ready_path: what must answer 200 before the server counts as up (default ``/info/``; with MONAI Label's
+            authentication on, ``/auth/``, the one endpoint open without a token).
     """
 
     def __init__(self, app: str | os.PathLike[str], studies: str | os.PathLike[str], log_file: str | os.PathLike[str],
                  conf: Mapping[str, str] | None = None, env: Mapping[str, str] | None = None, port: int | None = None,
-                 startup_timeout: float = 300.0) -> None:
+                 startup_timeout: float = 300.0, ready_path: str = "/info/") -> None:
         self.app = Path(app)
-        self.studies = Path(studies)
+        url = isinstance(studies, str) and studies.startswith(("http://", "https://"))
+        self.studies: str | Path = studies if url else Path(studies)  # Path("http://h") would lose a slash
         self.log_file = Path(log_file)
         self.conf = dict(conf or {})
         self.env = dict(env or {})
         self.host = "127.0.0.1"
         self.port = int(port) if port is not None else free_port(self.host)
         self.startup_timeout = float(startup_timeout)
+        self.ready_path = ready_path
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -99,14 +103,14 @@ class ServerProcess:
                 raise RuntimeError(f"monailabel exited with status {self.process.returncode} before answering; "
                                    f"its log ({self.log_file}):\n{self.log_tail()}")
             try:
-                with urllib.request.urlopen(f"{self.url}/info/", timeout=5) as response:
+                with urllib.request.urlopen(f"{self.url}{self.ready_path}", timeout=5) as response:
                     if response.status == 200:
                         return self
             except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
                 pass
             time.sleep(1.0)
         self.stop()
-        raise RuntimeError(f"monailabel did not answer /info/ within {self.startup_timeout:.0f} s; its log "
+        raise RuntimeError(f"monailabel did not answer {self.ready_path} within {self.startup_timeout:.0f} s; its log "
                            f"({self.log_file}):\n{self.log_tail()}")
 
     def stop(self, timeout: float = 30.0) -> int | None:

@@ -16,7 +16,7 @@ Functions here are pure: they validate and convert, and raise ``ValueError`` wit
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -24,7 +24,11 @@ import numpy as np
 from monai_baldsam.segmentation import UserPrompts
 from monai_baldsam.transforms.slicing import slice_axes
 
-__all__ = ["SlicerPrompts", "parse_request", "prompts_2d", "prompts_3d", "slice_of_request", "truthy"]
+__all__ = ["MAX_POINTS", "SlicerPrompts", "fit_to_image", "parse_request", "prompts_2d", "prompts_3d",
+           "slice_of_request", "truthy"]
+
+#: most points (foreground + background) one request may hold; a user places a few dozen at most.
+MAX_POINTS = 1000
 
 
 def truthy(value: Any) -> bool:
@@ -43,6 +47,8 @@ def _points(value: Any, key: str) -> np.ndarray:
     value = _decoded(value)
     if value is None or (isinstance(value, (list, tuple)) and len(value) == 0):
         return np.zeros((0, 3), dtype=np.int64)
+    if isinstance(value, (list, tuple)) and len(value) > MAX_POINTS:
+        raise ValueError(f"request key {key!r} holds {len(value)} points: at most {MAX_POINTS} per request")
     arr = np.asarray(value, dtype=np.float64)
     if arr.ndim != 2 or arr.shape[1] not in (2, 3):
         raise ValueError(f"request key {key!r} must be a list of [i, j, k] voxel points (or [x, y] pixels), got "
@@ -110,7 +116,7 @@ def parse_request(request: Mapping[str, Any]) -> SlicerPrompts:
         except (TypeError, ValueError):
             raise ValueError(f"'slice' must be a slice index k, got {slice_value!r}") from None
     label = request.get("label")
-    return SlicerPrompts(
+    prompts = SlicerPrompts(
         foreground_ijk=_points(request.get("foreground"), "foreground"),
         background_ijk=_points(request.get("background"), "background"),
         roi_ijk=_roi(request),
@@ -118,6 +124,29 @@ def parse_request(request: Mapping[str, Any]) -> SlicerPrompts:
         label=str(label) if label is not None else None,
         reset=truthy(request.get("reset_state", False)),
     )
+    total = len(prompts.foreground_ijk) + len(prompts.background_ijk)
+    if total > MAX_POINTS:
+        raise ValueError(f"the request holds {total} points: at most {MAX_POINTS} per request")
+    return prompts
+
+
+def fit_to_image(prompts: SlicerPrompts, spatial_shape: tuple[int, ...]) -> SlicerPrompts:
+    """Check the prompts against the image's voxel grid ``spatial_shape`` (``(X, Y)`` of a picture, ``(I, J, K)`` of
+    a volume): every point must lie on it (a picture's points have ``k = 0``); an ROI reaching past the border is
+    clipped to it (Slicer lets a box hang over the edge), one wholly outside is an error."""
+    shape = np.array(list(spatial_shape) + [1] * (3 - len(spatial_shape)), dtype=np.int64)
+    for key, points in (("foreground", prompts.foreground_ijk), ("background", prompts.background_ijk)):
+        outside = points[((points < 0) | (points >= shape[None])).any(axis=1)]
+        if len(outside):
+            raise ValueError(f"{key} point {outside[0].tolist()} is outside the image: its voxels run from [0, 0, 0] "
+                             f"to {(shape - 1).tolist()} (i, j, k)")
+    if prompts.roi_ijk is None:
+        return prompts
+    lo, hi = prompts.roi_ijk
+    if ((hi < 0) | (lo >= shape)).any():
+        raise ValueError(f"the roi {lo.tolist()}..{hi.tolist()} lies outside the image, whose voxels run from "
+                         f"[0, 0, 0] to {(shape - 1).tolist()} (i, j, k)")
+    return replace(prompts, roi_ijk=(np.clip(lo, 0, shape - 1), np.clip(hi, 0, shape - 1)))
 
 
 def slice_of_request(prompts: SlicerPrompts, num_slices: int) -> int:

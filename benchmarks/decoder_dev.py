@@ -1,0 +1,106 @@
+"""The click-trained decoder against LiteMedSAM's original one on the full dev folders (issue: a click-native model).
+
+Protocol (what ``baldsam evaluate`` does with default settings, no ``--head``): each image encoded once (the CLI's
+default encoder runtime), box first and click first, 10 interactions with oracle clicks and the previous logits fed
+back, seed 0. The original decoder is run on the same embeddings with the box alone, for the "box alone never more
+than 0.005 below the original" criterion (paired bootstrap over images). Writes
+``benchmarks/results/decoder_dev_<device>.json`` and ``.png``.
+
+    python benchmarks/decoder_dev.py [--domains busi,busbra,...] [--encoder auto] [--name decoder_dev_cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_io import provenance, save_png, write_json  # noqa: E402
+
+from monai_baldsam.data_paths import data_root  # noqa: E402
+from monai_baldsam.evaluation.data import discover_cases  # noqa: E402
+from monai_baldsam.evaluation.metrics import summarize_curves  # noqa: E402
+from monai_baldsam.evaluation.model import SamClickModel, load_click_model  # noqa: E402
+from monai_baldsam.evaluation.runner import evaluate  # noqa: E402
+from monai_baldsam.evaluation.statistics import paired_bootstrap  # noqa: E402
+
+DOMAINS = ("busi", "busbra", "kvasir", "clinicdb", "ph2", "isic2017", "ct2d")
+TARGETS = {"box_miou5": 0.93, "click_miou5": 0.90, "noc90_box": 3.0, "box_alone_drop": 0.005}
+
+
+def _domain(domain: str, new: SamClickModel, original: SamClickModel, clicks: int, seed: int) -> dict:
+    cases = discover_cases(data_root() / "dev" / domain)
+    started = time.perf_counter()
+    runs = evaluate(cases, new, ["oracle"], ["box", "click"], clicks, seed, progress=True)
+    base = evaluate(cases, original, ["oracle"], ["box"], 1, seed, progress=False)
+    box, click = runs[("box", "oracle")].iou_curves, runs[("click", "oracle")].iou_curves
+    original_box = base[("box", "oracle")].iou_curves[:, 0]
+    row = {
+        "n_images": len(cases), "seconds": round(time.perf_counter() - started, 1),
+        "box": summarize_curves(box), "click": summarize_curves(click),
+        "original_box_alone": float(original_box.mean()),
+        "box_alone_minus_original": paired_bootstrap(box[:, 0], original_box, rng=seed).to_dict(),
+        "per_image": {"names": [c.name for c in cases], "box": box.round(4).tolist(), "click": click.round(4).tolist(),
+                      "original_box_alone": original_box.round(4).tolist()},
+    }
+    row["meets"] = {
+        "box_miou5": row["box"]["miou_at"]["5"] >= TARGETS["box_miou5"],
+        "click_miou5": row["click"]["miou_at"]["5"] >= TARGETS["click_miou5"],
+        "noc90_box": row["box"]["noc90"] <= TARGETS["noc90_box"],
+        "box_alone": row["box"]["miou_at"]["1"] >= row["original_box_alone"] - TARGETS["box_alone_drop"],
+    }
+    return row
+
+
+def _plot(rows: dict, name: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, first in zip(axes, ("box", "click")):
+        for domain, row in rows.items():
+            curve = row[first]["miou_curve"]
+            ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=domain)
+        ax.axhline(TARGETS[f"{first}_miou5"], color="grey", ls=":", lw=1)
+        ax.set_title(f"{first} first, oracle clicks (clicks_v1 decoder)")
+        ax.set_xlabel("interaction")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("mIoU (dev)")
+    axes[1].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    save_png(fig, name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--domains", default=",".join(DOMAINS))
+    parser.add_argument("--encoder", default="auto")
+    parser.add_argument("--decoder", default="default", help="the decoder under test (default: the shipped default)")
+    parser.add_argument("--clicks", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--name", default="decoder_dev_cpu")
+    args = parser.parse_args()
+    new = load_click_model(decoder=args.decoder, encoder=args.encoder, cache_items=128)
+    original = load_click_model(decoder="original", cache_items=1)
+    original.predictor = type(new.predictor)(original.predictor.backbone, new.predictor.cache, new.predictor.encoder)
+    rows = {}
+    for domain in args.domains.split(","):
+        rows[domain] = _domain(domain, new, original, args.clicks, args.seed)
+        new.predictor.cache.clear()
+        print(domain, {k: rows[domain][k]["miou_at"] for k in ("box", "click")}, "NoC90",
+              round(rows[domain]["box"]["noc90"], 2), "original box", round(rows[domain]["original_box_alone"], 4),
+              flush=True)
+    record = {"benchmark": "decoder_dev", **provenance("cpu"), "model": new.signature, "encoder": new.predictor.encoder.tag,
+              "clicks": args.clicks, "seed": args.seed, "targets": TARGETS, "domains": rows}
+    write_json(args.name, record)
+    _plot(rows, args.name)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,91 @@
+"""Image encoder throughput: the fp32 eager PyTorch baseline (batch 1) against the OpenVINO runtimes, in one process.
+
+Each runtime encodes the same real dev slices (LiteMedSAM, 256 px); runs are interleaved (baseline, then each
+runtime, repeated) so that other load on the machine hits them alike, and the median seconds per slice is kept.
+Numerics: the largest embedding difference against the baseline and the box-mask IoU on the same slices.
+Writes ``benchmarks/results/<name>.json``.
+
+    python benchmarks/encoder_throughput.py [--threads 2] [--repeats 3] [--name encoder_throughput_cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_io import provenance, write_json  # noqa: E402
+
+from monai_baldsam.data_paths import data_root  # noqa: E402
+from monai_baldsam.evaluation.data import discover_cases, load_case  # noqa: E402
+from monai_baldsam.evaluation.geometry import mask_boxes  # noqa: E402
+from monai_baldsam.sam.backbones import load_backbone  # noqa: E402
+from monai_baldsam.sam.encoder_runtime import make_encoder  # noqa: E402
+from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding  # noqa: E402
+
+RUNTIMES = ("torch", "openvino-f32", "openvino-f16", "openvino-bf16")
+
+
+def _slices(n_per_domain: int) -> list:
+    cases = []
+    for domain in ("busi", "kvasir", "ph2", "ct2d"):
+        cases += [load_case(c) for c in discover_cases(data_root() / "dev" / domain)[:n_per_domain]]
+    return cases
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--per-domain", type=int, default=2)
+    parser.add_argument("--name", default="encoder_throughput_cpu")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    backbone = load_backbone("lite_medsam")
+    predictors = {r: SamPredictor(backbone, encoder=make_encoder(backbone, r, threads=args.threads)) for r in RUNTIMES}
+    cases = _slices(args.per_domain)
+    inputs = [predictors["torch"].prepare(c.image) for c in cases]
+    for predictor in predictors.values():  # warm-up (first-call allocations, OpenVINO's first inference)
+        predictor.encoder(inputs[0])
+    seconds: dict[str, list[float]] = {r: [] for r in RUNTIMES}
+    features: dict[str, list[torch.Tensor]] = {r: [] for r in RUNTIMES}
+    for repeat in range(args.repeats):
+        for runtime, predictor in predictors.items():
+            start = time.perf_counter()
+            out = [predictor.encoder(x) for x in inputs]
+            seconds[runtime].append((time.perf_counter() - start) / len(inputs))
+            if repeat == 0:
+                features[runtime] = out
+        print(repeat, {r: round(v[-1], 3) for r, v in seconds.items()}, flush=True)
+    rows = {}
+    baseline = float(np.median(seconds["torch"]))
+    for runtime, predictor in predictors.items():
+        ious, diffs = [], []
+        for case, feat, ref in zip(cases, features[runtime], features["torch"]):
+            box = mask_boxes(case.truth[None])[0]
+            masks = []
+            for f in (ref, feat):
+                predictor.set_embedding(SliceEmbedding(f, tuple(case.truth.shape)))
+                masks.append(predictor.predict(box=box)[0][0])
+            union = np.logical_or(*masks).sum()
+            ious.append(float(np.logical_and(*masks).sum() / union) if union else 1.0)
+            diffs.append(float((feat - ref).abs().max()))
+        median = float(np.median(seconds[runtime]))
+        rows[runtime] = {"seconds_per_slice": round(median, 4), "all_seconds": [round(s, 4) for s in seconds[runtime]],
+                         "speedup_vs_fp32_eager": round(baseline / median, 2), "min_mask_iou": round(min(ious), 4),
+                         "max_abs_embedding_diff": round(max(diffs), 5)}
+    record = {"benchmark": "encoder_throughput", **provenance("cpu"), "backbone": backbone.signature,
+              "slices": len(cases), "threads": args.threads, "repeats": args.repeats, "runtimes": rows,
+              "note": "baseline = fp32 eager PyTorch, batch 1; all runtimes interleaved in one process"}
+    write_json(args.name, record)
+    for runtime, row in rows.items():
+        print(runtime, row)
+
+
+if __name__ == "__main__":
+    main()

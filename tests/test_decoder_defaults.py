@@ -1,0 +1,83 @@
+"""Clicks work by default: ``segment --fg`` on real dev images with default options follows the click (the shipped
+click-trained decoder), a click the chosen model cannot follow is refused, heads keep the decoder they were trained
+on, and the shipped decoder file is hash-checked."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from scipy import ndimage
+
+from monai_baldsam.cli.main import main
+from monai_baldsam.sam.backbones import load_backbone
+from monai_baldsam.sam.checkpoints import CheckpointError
+from monai_baldsam.sam.decoders import WEIGHTS_DIR, apply_decoder, default_decoder, follows_clicks, resolve_decoder
+
+
+def _deepest_click(truth: np.ndarray) -> tuple[int, int]:
+    """``(x, y)`` of the object pixel farthest from the background: where an annotator clicks first."""
+    depth = ndimage.distance_transform_edt(np.pad(truth, 1))[1:-1, 1:-1]
+    row, col = np.unravel_index(int(np.argmax(depth)), depth.shape)
+    return int(col), int(row)
+
+
+@pytest.mark.parametrize("domain,name", [("busi", "benign_002"), ("kvasir", None), ("ph2", None)])
+def test_segment_one_click_with_default_options_follows_the_click(tmp_path: Path, dev_dir, capsys, domain: str,
+                                                                 name: str | None) -> None:
+    folder = dev_dir(domain)
+    mask_path = folder / "masks" / f"{name}.png" if name else sorted((folder / "masks").iterdir())[0]
+    image_path = next(p for p in (folder / "images").iterdir() if p.stem == mask_path.stem)
+    truth = np.array(Image.open(mask_path).convert("L")) > 127
+    x, y = _deepest_click(truth)
+    out = tmp_path / "mask.png"
+    code = main(["segment", str(image_path), "--fg", f"{x},{y}", "--out", str(out)])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["foreground_voxels"] > 0
+    mask = np.array(Image.open(out)) > 127
+    iou = (mask & truth).sum() / (mask | truth).sum()
+    assert iou > 0.5, f"{domain}/{mask_path.stem}: one click with default options gave IoU {iou:.3f}"
+
+
+def test_click_with_the_box_only_decoder_and_no_head_is_refused(tmp_path: Path, dev_dir, capsys) -> None:
+    folder = dev_dir("busi")
+    out = tmp_path / "mask.png"
+    code = main(["segment", str(folder / "images" / "benign_002.png"), "--fg", "240,120", "--decoder", "original",
+                 "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and "ignores clicks" in err and "--head general" in err and "box" in err
+    assert not out.exists()
+    box_code = main(["segment", str(folder / "images" / "benign_002.png"), "--box", "215,107,265,132", "--decoder",
+                     "original", "--out", str(out)])
+    assert box_code == 0 and out.is_file()  # a box alone is what that decoder follows
+
+
+def test_heads_run_on_the_decoder_they_were_trained_on(lite_medsam) -> None:
+    from monai_baldsam.segmentation import Segmenter
+
+    with_head = Segmenter(head="general")
+    assert with_head.predictor.backbone.decoder_name == "original" and with_head.follows_clicks
+    plain = Segmenter()
+    assert plain.predictor.backbone.decoder_name == default_decoder("lite_medsam") == "clicks_v1"
+    assert follows_clicks(plain.predictor.backbone) and not follows_clicks(lite_medsam)
+    with pytest.raises(ValueError, match="trained on decoder 'original'"):
+        Segmenter(head="general", decoder="clicks_v1")
+
+
+def test_shipped_decoder_is_small_hash_checked_and_carded(tmp_path: Path) -> None:
+    found = resolve_decoder("clicks_v1")
+    card = json.loads(found.path.with_suffix(".json").read_text())
+    assert found.path.parent == WEIGHTS_DIR and found.path.stat().st_size < 10 << 20
+    assert card["decoder_sha256"] == found.sha256 and card["data"]["train"] and card["validation"]["history"]
+    assert all(entry["domain"] and len(entry["image"]) == 64 for entry in card["data"]["train"])
+    damaged = tmp_path / "clicks_v1.pt"
+    blob = bytearray(found.path.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(blob))
+    shutil.copy(found.path.with_suffix(".json"), damaged.with_suffix(".json"))  # the card's hash: the good file's
+    with pytest.raises(CheckpointError, match="SHA-256"):
+        apply_decoder(load_backbone("lite_medsam"), damaged)
