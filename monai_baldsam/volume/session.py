@@ -215,16 +215,16 @@ class VolumeSession:
             raise ValueError(f"the click model runs on {model_predictor.backbone.signature} but the session on "
                              f"{predictor.backbone.signature}: use one backbone for both")
         self.click_model = click_model
-        if usam is not None:
-            if usam.predictor.backbone.signature != predictor.backbone.signature:
-                raise ValueError(f"the UncertainSAM heads run on {usam.predictor.backbone.signature} but the session on "
-                                 f"{predictor.backbone.signature}: use one backbone for both")
+        if usam is not None:  # the most specific mismatch first
             if click_model is not None and usam.click_model is not click_model:
                 raise ValueError("the UncertainSAM model wraps another click model than the session's: build it around "
                                  "the session's click model (Segmenter.usam_model does)")
             if click_model is None and usam.from_head:
                 raise ValueError("the UncertainSAM model wraps a prediction head but the session decodes with SAM's "
                                  "decoder: give the session that head as click_model, or wrap SAM's decoder")
+            if usam.predictor.backbone.signature != predictor.backbone.signature:
+                raise ValueError(f"the UncertainSAM heads run on {usam.predictor.backbone.signature} but the session on "
+                                 f"{predictor.backbone.signature}: use one backbone for both")
         self.usam = usam
         self.inferer = SliceWiseSamInferer(axis=self.axis, batch_size=batch_size, threshold=threshold)
         self.prefetch = prefetch or (batch_size if self.predictor.device.type == "cuda" else 1)
