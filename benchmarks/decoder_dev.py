@@ -37,8 +37,8 @@ def _domain(domain: str, new: SamClickModel, original: SamClickModel, clicks: in
     started = time.perf_counter()
     runs = evaluate(cases, new, ["oracle"], ["box", "click"], clicks, seed, progress=True)
     base = evaluate(cases, original, ["oracle"], ["box"], 1, seed, progress=False)
-    box, click = runs[("box", "oracle")].iou_curves, runs[("click", "oracle")].iou_curves
-    original_box = base[("box", "oracle")].iou_curves[:, 0]
+    box, click = runs[("box", "oracle")].iou_curves(), runs[("click", "oracle")].iou_curves()
+    original_box = base[("box", "oracle")].iou_curves()[:, 0]
     row = {
         "n_images": len(cases), "seconds": round(time.perf_counter() - started, 1),
         "box": summarize_curves(box), "click": summarize_curves(click),
