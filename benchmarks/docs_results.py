@@ -343,6 +343,36 @@ def _eval_volumes_dev(item: ResultFile) -> str:
                       "seconds per click"], rows))
 
 
+def _decoder_dev(item: ResultFile) -> str:
+    record = item.record
+    targets = record.get("targets", {})
+    rows = []
+    for domain, row in record["domains"].items():
+        box, click, delta = row["box"], row["click"], row["box_alone_minus_original"]
+        rows.append([f"{domain} ({row['n_images']})", _curve([box["miou_at"][k] for k in ("1", "5", "10")]),
+                     _curve([click["miou_at"][k] for k in ("1", "5", "10")]), _num(box["noc90"], 2),
+                     _num(row["original_box_alone"]), f"{_num(delta['mean'], 4)} [{_num(delta['low'], 4)}, "
+                     f"{_num(delta['high'], 4)}]", ", ".join(k for k, ok in row["meets"].items() if ok) or "none"])
+    return (f"Model `{record.get('model')}`, encoder `{record.get('encoder')}`, {record.get('clicks')} interactions "
+            f"with oracle clicks, seed {record.get('seed')}, full dev folders. Targets: box + 4 clicks mIoU@5 >= "
+            f"{targets.get('box_miou5')}, click + 4 >= {targets.get('click_miou5')}, NoC90 after a box <= "
+            f"{targets.get('noc90_box')}, box alone within {targets.get('box_alone_drop')} of the original decoder.\n\n"
+            + _table(["domain (images)", "box first: mIoU@1 / @5 / @10", "click first: mIoU@1 / @5 / @10",
+                      "NoC90 (box)", "original decoder, box alone", "box alone minus original [95 % CI]",
+                      "targets met"], rows))
+
+
+def _encoder_throughput(item: ResultFile) -> str:
+    record = item.record
+    rows = [[f"`{name}`", _num(row["seconds_per_slice"], 3), _num(row["speedup_vs_fp32_eager"], 2),
+             _num(row["min_mask_iou"], 4), _num(row["max_abs_embedding_diff"], 4)]
+            for name, row in record["runtimes"].items()]
+    return (f"Backbone `{record.get('backbone')}`, {record.get('slices')} dev slices, {record.get('threads')} "
+            f"thread(s), median of {record.get('repeats')} interleaved repeats. {record.get('note', '')}\n\n"
+            + _table(["runtime", "seconds per slice", "speed-up vs fp32 eager", "worst box-mask IoU vs fp32",
+                      "largest embedding difference"], rows))
+
+
 def _generic(item: ResultFile) -> str:
     rows: list[list[Any]] = []
 
@@ -375,13 +405,15 @@ PAGES: dict[str, tuple[str, Renderer, str]] = {
     "monailabel_load": ("MONAI Label under load", _monailabel_load, "monailabel.md"),
     "propagation_dev": ("Propagation on dev volumes", _propagation_dev, "volumes.md"),
     "eval_volumes_dev": ("Clicks on dev volumes", _eval_volumes_dev, "volumes.md"),
+    "decoder_dev": ("Click-trained decoder on dev data", _decoder_dev, "backbones.md"),
+    "encoder_throughput": ("Image encoder runtimes", _encoder_throughput, "backbones.md"),
 }
 
 
 #: topic page -> its title, for the link from a results page
 TOPICS = {"evaluation.md": "Evaluating click policies", "head-and-bald.md": "The Bayesian head and BALD clicks",
           "uncertainsam.md": "Mask quality: UncertainSAM heads", "monailabel.md": "MONAI Label app",
-          "volumes.md": "Volumes"}
+          "volumes.md": "Volumes", "backbones.md": "Backbones and models"}
 
 
 def page_name(benchmark: str) -> str:
