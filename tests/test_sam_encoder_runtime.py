@@ -42,7 +42,7 @@ def test_converted_model_is_cached_by_checkpoint_and_reused(tiny_vit, tmp_path) 
 
 
 def test_runtime_selection(tiny_vit) -> None:
-    assert default_encoder_runtime("cpu") is EncoderRuntime.OPENVINO_F16
+    assert default_encoder_runtime("cpu") is EncoderRuntime.OPENVINO_F32
     assert default_encoder_runtime("cuda") is EncoderRuntime.TORCH
     assert isinstance(make_encoder(tiny_vit, "torch"), TorchEncoder)
     with pytest.raises(ValueError, match="unknown encoder runtime 'fast'"):
@@ -55,12 +55,12 @@ def test_runtime_selection(tiny_vit) -> None:
 
 @pytest.mark.slow
 def test_default_fast_encoder_gives_the_reference_masks_on_dev_images(lite_medsam, dev_dir) -> None:
-    """Box masks of LiteMedSAM from the default fast encoder (OpenVINO f16) against the fp32 eager encoder on real dev
-    images of four domains: mean IoU >= 0.99 (the criterion), each >= 0.9 (the smallest ct2d organs flip a few
-    pixels: 0.906 was the worst of 30 slices measured), and the embedding difference is small."""
+    """Box masks of LiteMedSAM from the default fast encoder (OpenVINO f32) against the fp32 eager encoder on real dev
+    images of four domains: IoU >= 0.99 on each (the criterion), and the embedding difference is small but not 0
+    (another implementation of the same graph)."""
     reference = SamPredictor(lite_medsam)
     fast = SamPredictor(lite_medsam, encoder=make_encoder(lite_medsam, "auto"))
-    assert fast.encoder.tag == "openvino-f16"
+    assert fast.encoder.tag == "openvino-f32"
     worst_iou, worst_diff, scale, ious = 1.0, 0.0, 0.0, []
     for domain in ("busi", "kvasir", "ph2", "ct2d"):
         for case in discover_cases(dev_dir(domain))[:2]:
@@ -77,8 +77,8 @@ def test_default_fast_encoder_gives_the_reference_masks_on_dev_images(lite_medsa
             iou = np.logical_and(*masks).sum() / union if union else 1.0
             worst_iou = min(worst_iou, float(iou))
             ious.append(float(iou))
-            assert iou >= 0.9, f"{domain}/{case.name}: OpenVINO f16 mask IoU {iou:.4f} with the fp32 reference"
+            assert iou >= 0.99, f"{domain}/{case.name}: OpenVINO f32 mask IoU {iou:.4f} with the fp32 reference"
     print(f"mean mask IoU {np.mean(ious):.4f}, worst {worst_iou:.4f}; max embedding difference {worst_diff:.4f} "
           f"of max |value| {scale:.3f}")
     assert np.mean(ious) >= 0.99
-    assert 0 < worst_diff < 0.05 * scale  # f16 differs from fp32, and only a little
+    assert 0 < worst_diff < 1e-3 * scale  # OpenVINO's kernels differ from PyTorch's in rounding only

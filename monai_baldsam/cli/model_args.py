@@ -33,7 +33,7 @@ def add_runtime_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "with --head, the decoder the head was trained on")
     parser.add_argument("--encoder", default="auto",
                         choices=("auto", "torch", "openvino-bf16", "openvino-f16", "openvino-f32"),
-                        help="how the image encoder runs: auto (default: OpenVINO f16 on a CPU where OpenVINO is "
+                        help="how the image encoder runs: auto (default: OpenVINO f32 on a CPU where OpenVINO is "
                              "installed, else PyTorch), torch (fp32 eager reference) or an OpenVINO precision")
 
 

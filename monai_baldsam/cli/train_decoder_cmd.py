@@ -27,7 +27,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--max-steps", type=int, default=None, help="override the config's max_steps")
     parser.add_argument("--store", default=None, help="embedding store folder (default $BALDSAM_CACHE/embeddings)")
     parser.add_argument("--encoder", default="auto", choices=("auto", "torch", "openvino-bf16", "openvino-f16"),
-                        help="how missing embeddings are computed (default auto: OpenVINO f16 on a CPU)")
+                        help="how missing embeddings are computed (default auto: OpenVINO f32 on a CPU)")
     add_device_argument(parser)
     add_threads_argument(parser, "CPU threads for torch (default: torch's own)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")

@@ -40,7 +40,7 @@ class EncoderRuntime(str, Enum):
     OPENVINO_BF16 = "openvino-bf16"
     OPENVINO_F16 = "openvino-f16"
     OPENVINO_F32 = "openvino-f32"
-    AUTO = "auto"  # openvino-f16 on a CPU where OpenVINO is installed, else torch
+    AUTO = "auto"  # openvino-f32 on a CPU where OpenVINO is installed, else torch
 
 
 class ImageEncoderRunner(Protocol):
@@ -162,13 +162,15 @@ class OpenVinoEncoder:
 
 
 def default_encoder_runtime(device: str | torch.device) -> EncoderRuntime:
-    """``openvino-f16`` on a CPU with OpenVINO installed, else ``torch``.
+    """``openvino-f32`` on a CPU with OpenVINO installed, else ``torch``.
 
-    f16, not bf16: on dev images bf16's 8-bit mantissa moves small masks (ct2d organs: box-mask IoU with the fp32
-    reference down to 0.48, mean 0.948 over 30 slices), f16 keeps them (mean 0.993, min 0.906); see
-    ``benchmarks/encoder_throughput.py`` for the speed of each."""
+    Measured on this project's 2-core CPU (``benchmarks/results/encoder_throughput_cpu.json``): OpenVINO f32 is 2.6x
+    the fp32 eager baseline with the same masks; bf16 is 5.9x but its 8-bit mantissa moves small masks (ct2d organs:
+    box-mask IoU with the reference down to 0.48, mean 0.948 over 30 dev slices); f16 keeps them (mean 0.993) but is
+    slower than f32 on a CPU without fp16 matrix units. So the default is the exact one; ``openvino-bf16`` is there
+    for whoever accepts its masks."""
     if torch.device(device).type == "cpu" and openvino_available():
-        return EncoderRuntime.OPENVINO_F16
+        return EncoderRuntime.OPENVINO_F32
     return EncoderRuntime.TORCH
 
 
