@@ -16,10 +16,10 @@ import argparse
 import json
 
 import numpy as np
-
-from monai_baldsam.evaluation.policies import ClickContext, make_policy
 from results_io import provenance, write_json
 from timing import add_cost_arguments, cost_cases, interleaved_medians, load_cost_models, parse_cost_args
+
+from monai_baldsam.interaction.policies import ClickContext, make_policy
 
 
 def main() -> None:

@@ -20,14 +20,14 @@ from collections import defaultdict
 
 import numpy as np
 import torch
+from head_validation import load_validation_split
+from results_io import provenance, save_png, write_json
 from scipy import ndimage, stats
 from tqdm.auto import tqdm
 
-from monai_baldsam.evaluation.policies import Click, ClickContext, ClickPolicy, make_policy
-from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
+from monai_baldsam.interaction.policies import Click, ClickContext, ClickPolicy, make_policy
+from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.sam.predictor import SliceEmbedding
-from head_validation import load_validation_split
-from results_io import provenance, save_png, write_json
 
 BINS = (0.0, 0.02, 0.1, 0.3, 0.5, 0.7, 0.9, 0.98, 1.0)
 NEAR_BOUNDARY_PX = 5

@@ -5,7 +5,7 @@ For each domain, every dev image (sorted; ``--limit`` for a smoke run) runs ever
 prompt for ``--clicks`` interactions with the evaluation's own simulator (each image encoded once, the same first
 prompt for every policy, seed 0). The policies: ``oracle``, ``random_error``, ``random``, ``entropy``, ``bald``,
 ``bald_pixel`` and the one-shot baseline ``one_shot`` (the first prompt plus k - 1 points drawn at once from the
-ground-truth interior, no feedback; :mod:`monai_baldsam.evaluation.one_shot`). For every pair (bald, other) the mean
+ground-truth interior, no feedback; :mod:`monai_baldsam.interaction.one_shot`). For every pair (bald, other) the mean
 IoU difference after interactions 5 and 10 gets a 95 % paired bootstrap interval over the domain's images, and over
 all domains' images pooled (images paired by ``domain/name``); ``beyond_noise`` marks an interval that excludes 0.
 Each policy's share of clicks on an error pixel of the mask before them is recorded too.
@@ -22,15 +22,15 @@ import time
 from typing import Any
 
 import torch
+from results_io import provenance, save_png, write_json
 
 from monai_baldsam.data_paths import domain_dir
-from monai_baldsam.evaluation.data import discover_cases
 from monai_baldsam.evaluation.paired import error_click_shares, paired_comparisons
 from monai_baldsam.evaluation.report import comparison_rows, run_summary
 from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.head.click_model import load_head_click_model
 from monai_baldsam.head.registry import resolve_head
-from results_io import provenance, save_png, write_json
+from monai_baldsam.io.cases import discover_cases
 
 DOMAINS = ("busi", "busbra", "kvasir", "clinicdb", "ph2", "isic2017")
 POLICIES = ("oracle", "random_error", "random", "entropy", "bald", "bald_pixel", "one_shot")

@@ -22,11 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import provenance, save_png, write_json  # noqa: E402
 
 from monai_baldsam.data_paths import data_root  # noqa: E402
-from monai_baldsam.evaluation.data import discover_cases  # noqa: E402
-from monai_baldsam.evaluation.metrics import summarize_curves  # noqa: E402
-from monai_baldsam.evaluation.model import SamClickModel, load_click_model  # noqa: E402
 from monai_baldsam.evaluation.runner import evaluate  # noqa: E402
 from monai_baldsam.evaluation.statistics import paired_bootstrap  # noqa: E402
+from monai_baldsam.interaction.metrics import summarize_curves  # noqa: E402
+from monai_baldsam.interaction.model import SamClickModel, load_click_model  # noqa: E402
+from monai_baldsam.io.cases import discover_cases  # noqa: E402
 
 DOMAINS = ("busi", "busbra", "kvasir", "clinicdb", "ph2", "isic2017", "ct2d")
 TARGETS = {"box_miou5": 0.93, "click_miou5": 0.90, "noc90_box": 3.0, "box_alone_drop": 0.005}

@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_io import provenance, write_json  # noqa: E402
 
 from monai_baldsam.data_paths import data_root  # noqa: E402
-from monai_baldsam.evaluation.data import discover_cases, load_case  # noqa: E402
-from monai_baldsam.evaluation.geometry import mask_boxes  # noqa: E402
+from monai_baldsam.interaction.cases import load_case  # noqa: E402
+from monai_baldsam.interaction.geometry import mask_boxes  # noqa: E402
+from monai_baldsam.io.cases import discover_cases  # noqa: E402
 from monai_baldsam.sam.backbones import load_backbone  # noqa: E402
 from monai_baldsam.sam.encoder_runtime import make_encoder  # noqa: E402
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding  # noqa: E402

@@ -24,14 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from results_io import REPO, device_info, git
 
 from monai_baldsam.data_paths import domain_dir
-from monai_baldsam.evaluation.data import discover_cases
-from monai_baldsam.evaluation.model import load_click_model
 from monai_baldsam.evaluation.report import comparison_rows, draw_comparison, run_summary
 from monai_baldsam.evaluation.runner import evaluate
+from monai_baldsam.interaction.model import load_click_model
 from monai_baldsam.io.atomic import atomic_path, atomic_write_text
-from results_io import REPO, device_info, git
+from monai_baldsam.io.cases import discover_cases
 
 __all__ = ["main"]
 

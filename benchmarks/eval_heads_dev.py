@@ -16,14 +16,14 @@ import argparse
 import time
 
 import torch
+from results_io import provenance, save_png, write_json
 
 from monai_baldsam.data_paths import domain_dir
-from monai_baldsam.evaluation.data import discover_cases
 from monai_baldsam.evaluation.report import run_summary
 from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.head.click_model import load_head_click_model
 from monai_baldsam.head.registry import resolve_head
-from results_io import provenance, save_png, write_json
+from monai_baldsam.io.cases import discover_cases
 
 DOMAINS = ("busi", "kvasir", "ph2")
 POLICIES = ("oracle", "bald", "entropy", "random_error", "random", "bald_pixel")

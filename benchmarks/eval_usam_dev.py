@@ -33,23 +33,24 @@ import time
 
 import numpy as np
 import torch
+from results_io import provenance, save_png, write_json
 from tqdm.auto import tqdm
 
+from monai_baldsam.bayes.acquisition import binary_entropy
 from monai_baldsam.data_paths import domain_dir
-from monai_baldsam.evaluation.data import discover_cases, load_case
-from monai_baldsam.evaluation.geometry import jitter_boxes, mask_boxes
-from monai_baldsam.evaluation.metrics import iou_score
-from monai_baldsam.evaluation.model import SamClickModel
-from monai_baldsam.evaluation.policies import make_policy
-from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.head.click_model import load_head_click_model
 from monai_baldsam.head.registry import resolve_head
-from monai_baldsam.bayes.acquisition import binary_entropy
+from monai_baldsam.interaction.cases import load_case
+from monai_baldsam.interaction.geometry import jitter_boxes, mask_boxes
+from monai_baldsam.interaction.metrics import iou_score
+from monai_baldsam.interaction.model import SamClickModel
+from monai_baldsam.interaction.policies import make_policy
+from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
+from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.geometry import postprocess_low_res_logits
 from monai_baldsam.usam import StopRule, UsamModel, decoder_readout, load_usam, resolve_usam, stopping_outcomes
 from monai_baldsam.usam.data import dense_prompt, image_rng
 from monai_baldsam.usam.metrics import ranking_auc, spearman
-from results_io import provenance, save_png, write_json
 
 DOMAINS = ("busi", "kvasir", "ph2")
 METHODS = ("usam", "sam_iou", "neg_mean_entropy", "neg_mean_bald")

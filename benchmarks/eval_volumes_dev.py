@@ -16,19 +16,15 @@ import argparse
 import time
 
 import torch
+from results_io import provenance, save_png, write_json
 from tqdm.auto import tqdm
 
 from monai_baldsam.data_paths import domain_dir
-from monai_baldsam.evaluation.volumes import (
-    VOLUME_POLICIES,
-    discover_volume_cases,
-    evaluate_volumes,
-    summarize_volume_results,
-)
+from monai_baldsam.evaluation.volumes import VOLUME_POLICIES, evaluate_volumes, summarize_volume_results
+from monai_baldsam.io.cases import discover_volume_cases
 from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.segmentation import Segmenter
-from results_io import provenance, save_png, write_json
 
 
 def main() -> None:

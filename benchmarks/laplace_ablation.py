@@ -21,10 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from results_io import provenance, save_png, write_json
 
 from monai_baldsam.bayes import LastLayerLaplace
 from monai_baldsam.data_paths import domain_dir
-from monai_baldsam.evaluation.data import discover_cases
 from monai_baldsam.evaluation.report import run_summary
 from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.head.checkpoint import backbone_signature, load_head
@@ -34,10 +34,10 @@ from monai_baldsam.head.features import FeatureExtractor
 from monai_baldsam.head.registry import resolve_head
 from monai_baldsam.head.training import collect_last_layer_rows
 from monai_baldsam.head.training_data import card_cases, load_items
+from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
-from results_io import provenance, save_png, write_json
 
 
 @dataclass(frozen=True)

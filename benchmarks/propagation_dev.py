@@ -17,16 +17,17 @@ import time
 
 import numpy as np
 import torch
+from results_io import provenance, save_png, write_json
 from tqdm.auto import tqdm
 
 from monai_baldsam.data_paths import domain_dir
-from monai_baldsam.evaluation.volumes import discover_volume_cases, first_box
+from monai_baldsam.evaluation.volumes import first_box
 from monai_baldsam.io import load_image, load_mask
+from monai_baldsam.io.cases import discover_volume_cases
 from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.volume import VolumeSession
-from results_io import provenance, save_png, write_json
 
 SEEDS = ("central", "largest")
 

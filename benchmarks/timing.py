@@ -16,11 +16,12 @@ import numpy as np
 import torch
 
 from monai_baldsam.data_paths import domain_dir
-from monai_baldsam.evaluation.data import discover_cases, load_case
-from monai_baldsam.evaluation.geometry import mask_boxes
-from monai_baldsam.evaluation.model import SamClickModel
 from monai_baldsam.head.click_model import BayesianHeadClickModel, load_head_click_model
 from monai_baldsam.head.registry import HeadFile, resolve_head
+from monai_baldsam.interaction.cases import load_case
+from monai_baldsam.interaction.geometry import mask_boxes
+from monai_baldsam.interaction.model import SamClickModel
+from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.predictor import SliceEmbedding
 
 __all__ = ["add_cost_arguments", "parse_cost_args", "CostModels", "load_cost_models", "CostCase", "cost_cases",

@@ -16,14 +16,19 @@ import time
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-
-from monai_baldsam.evaluation.policies import BaldPolicy, EntropyPolicy, ExpectedErrorPolicy, LookaheadBaldPolicy, make_policy
-from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
-from monai_baldsam.sam.predictor import SliceEmbedding
 from head_validation import load_validation_split
 from results_io import provenance, write_json
+from tqdm.auto import tqdm
 
+from monai_baldsam.interaction.policies import (
+    BaldPolicy,
+    EntropyPolicy,
+    ExpectedErrorPolicy,
+    LookaheadBaldPolicy,
+    make_policy,
+)
+from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
+from monai_baldsam.sam.predictor import SliceEmbedding
 
 
 def main() -> None:

@@ -8,112 +8,33 @@ Coordinates are those of the loaded array (see :mod:`monai_baldsam.io.readers`):
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import Mapping
 
-import numpy as np
 import torch
 from monai.data import MetaTensor
 
+from monai_baldsam.head.checkpoint import head_decoder, load_head
+from monai_baldsam.head.click_model import BayesianHeadClickModel
+from monai_baldsam.head.registry import resolve_head
 from monai_baldsam.inferers.slicewise import SlicePrompt, SliceWiseSamInferer
-from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, SamBackbone, load_backbone
+from monai_baldsam.interaction.model import ModelOutput, SamClickModel
+from monai_baldsam.interaction.prompts import UserPrompts, to_slice_prompts
+from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
 from monai_baldsam.sam.decoders import ORIGINAL_DECODER, default_decoder, follows_clicks
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.encoder_runtime import EncoderRuntime, make_encoder
+from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
-from monai_baldsam.transforms.intensity import WindowIntensity, WindowMode
-from monai_baldsam.sam.prompt_checks import check_box, check_points_inside
-from monai_baldsam.transforms.prompts import ijk_box_to_slice_box, ijk_to_slice_xy
+from monai_baldsam.transforms.intensity import WindowIntensity, default_window
 from monai_baldsam.transforms.slicing import slice_axes
+from monai_baldsam.transforms.volume_geometry import resolve_axis
+from monai_baldsam.usam import load_usam
+from monai_baldsam.usam.model import MaskQuality
+from monai_baldsam.usam.scorer import Assessment, UsamModel
+from monai_baldsam.volume.propagation import PropagationConfig
+from monai_baldsam.volume.session import VolumeSession
 
-if TYPE_CHECKING:  # the volume package imports this module; at run time it is imported where it is used
-    from monai_baldsam.evaluation.model import ModelOutput
-    from monai_baldsam.head.click_model import BayesianHeadClickModel
-    from monai_baldsam.usam.model import MaskQuality
-    from monai_baldsam.usam.scorer import Assessment, UsamModel
-    from monai_baldsam.volume.propagation import PropagationConfig
-    from monai_baldsam.volume.session import VolumeSession
-
-__all__ = ["UserPrompts", "to_slice_prompts", "default_window", "Segmenter"]
-
-
-@dataclass
-class UserPrompts:
-    """Prompts in image coordinates.
-
-    Attributes:
-        box: 2D ``(x0, y0, x1, y1)``; 3D ``(a0, b0, index, a1, b1)`` on slice ``index`` along the axis.
-        foreground: clicks inside the object, ``(x, y)`` or ``(i, j, k)`` each.
-        background: clicks outside the object.
-    """
-
-    box: Sequence[float] | None = None
-    foreground: Sequence[Sequence[float]] = field(default_factory=list)
-    background: Sequence[Sequence[float]] = field(default_factory=list)
-
-    def is_empty(self) -> bool:
-        return self.box is None and not len(self.foreground) and not len(self.background)
-
-
-def _points(clicks: Sequence[Sequence[float]], dims: int, what: str) -> np.ndarray:
-    arr = np.asarray(clicks, dtype=np.float64)
-    if arr.size == 0:
-        return np.zeros((0, dims))
-    if arr.ndim != 2 or arr.shape[1] != dims:
-        frame = "(x, y) pixels" if dims == 2 else "(i, j, k) voxels"
-        raise ValueError(f"{what} clicks must be {frame} for this {dims}D image, got shape {arr.shape}")
-    return arr
-
-
-def to_slice_prompts(prompts: UserPrompts, spatial_shape: Sequence[int], axis: int = 2) -> dict[int, SlicePrompt]:
-    """Validate ``prompts`` against the image and group them by slice (index 0 for a 2D image).
-
-    Raises ``ValueError`` for clicks outside the image, an empty box or one outside the image, and a 3D box whose
-    slice index is outside the volume.
-    """
-    if prompts.is_empty():
-        raise ValueError("no prompt given: pass a box and/or foreground/background clicks")
-    shape = tuple(int(s) for s in spatial_shape)
-    dims = len(shape)
-    fg = check_points_inside(_points(prompts.foreground, dims, "foreground"), shape, what="foreground click")
-    bg = check_points_inside(_points(prompts.background, dims, "background"), shape, what="background click")
-    points = np.concatenate([fg, bg])
-    labels = np.concatenate([np.ones(len(fg), np.int64), np.zeros(len(bg), np.int64)])
-    if dims == 2:
-        box = None if prompts.box is None else check_box(np.asarray(prompts.box, np.float64).reshape(-1), shape)[0]
-        return {0: SlicePrompt(points if len(points) else None, labels if len(points) else None, box)}
-    a, b = slice_axes(axis)
-    grouped: dict[int, SlicePrompt] = {}
-    if prompts.box is not None:
-        box5 = np.asarray(prompts.box, np.float64).reshape(-1)
-        if box5.size != 5:
-            raise ValueError(
-                f"a 3D box is (a0, b0, index, a1, b1) on one slice along axis {axis} - for axis 2 (i0, j0, k, i1, j1) - "
-                f"got {box5.size} values"
-            )
-        corners = np.zeros((2, 3))
-        corners[0, [a, axis, b]] = box5[0], box5[2], box5[1]
-        corners[1, [a, axis, b]] = box5[3], box5[2], box5[4]
-        index, boxes = ijk_box_to_slice_box(corners, axis)
-        if not 0 <= index[0] < shape[axis] or index[0] != int(index[0]):
-            raise ValueError(f"box slice index {index[0]} is outside the volume: axis {axis} has slices 0..{shape[axis] - 1}")
-        grouped[int(index[0])] = SlicePrompt(box_xyxy=check_box(boxes[0], (shape[a], shape[b]))[0])
-    if len(points):
-        slice_index, slice_xy = ijk_to_slice_xy(points, axis)
-        for index in np.unique(np.rint(slice_index)).astype(int):
-            on = np.rint(slice_index) == index
-            prompt = grouped.setdefault(int(index), SlicePrompt())
-            prompt.points_xy, prompt.labels = slice_xy[on], labels[on]
-    return grouped
-
-
-def default_window(image: MetaTensor) -> WindowIntensity:
-    """The window for an image whose modality may be unknown: CT presets for CT, percentiles for MR/US and for
-    volumes of unknown modality, whole-image min-max for pictures (LiteMedSAM's own normalisation)."""
-    modality = str(image.meta.get("modality", "unknown")).upper() if isinstance(image, MetaTensor) else "UNKNOWN"
-    if modality in ("", "UNKNOWN", "NONE") and image.ndim == 4:
-        return WindowIntensity(WindowMode.PERCENTILE)
-    return WindowIntensity(WindowMode.AUTO, modality=None if modality in ("", "UNKNOWN", "NONE") else modality)
+__all__ = ["Segmenter", "UserPrompts"]  # UserPrompts: defined in monai_baldsam.interaction.prompts
 
 
 class Segmenter:
@@ -126,7 +47,7 @@ class Segmenter:
         device: ``cpu`` or ``cuda``.
         window: a :class:`WindowIntensity`; default: :func:`default_window` per image.
         axis: slicing axis of volumes; ``None`` (default): each volume's through-plane axis, the one with the largest
-            voxel size (ties -> axis 2), see :func:`monai_baldsam.volume.geometry.through_plane_axis`.
+            voxel size (ties -> axis 2), see :func:`monai_baldsam.transforms.volume_geometry.through_plane_axis`.
         cache: embedding cache shared across calls (default: a new bounded one).
         head: a Bayesian prediction head (a shipped name such as ``general``, or a head file) that decodes the
             prompted slices instead of SAM's decoder: clicks then work with LiteMedSAM, and :attr:`click_model` gives
@@ -137,7 +58,7 @@ class Segmenter:
             (``clicks_v1`` for LiteMedSAM, which follows clicks); ``original`` the checkpoint's own decoder (LiteMedSAM's
             follows boxes only: clicks are then refused unless a head decodes them).
         encoder: how the image encoder runs (:class:`~monai_baldsam.sam.encoder_runtime.EncoderRuntime`, default the
-            fp32 eager reference; ``auto`` uses OpenVINO bf16 on a CPU where it is installed).
+            fp32 eager reference; ``auto`` uses OpenVINO f32 on a CPU where it is installed).
     """
 
     #: the slicing axis asked for (``None``: each volume's through-plane axis).
@@ -156,9 +77,6 @@ class Segmenter:
             slice_axes(axis)
         found_head = None
         if head is not None:
-            from monai_baldsam.head.checkpoint import head_decoder
-            from monai_baldsam.head.registry import resolve_head
-
             found_head = resolve_head(head)
             trained_on = head_decoder(found_head.path)
             if decoder is not None and decoder != trained_on:
@@ -182,11 +100,8 @@ class Segmenter:
         #: UncertainSAM models by heads name or path (see :meth:`usam_model`); bounded by :attr:`usam_cache_size`.
         self._usam_models: OrderedDict[str, UsamModel] = OrderedDict()
         if found_head is not None:
-            from monai_baldsam.head.checkpoint import load_head
-            from monai_baldsam.head.click_model import BayesianHeadClickModel as HeadModel
-
             trained = load_head(found_head.path, model, sha256=head_sha256 or found_head.sha256)
-            self.click_model = HeadModel.from_trained(self.predictor, trained)
+            self.click_model = BayesianHeadClickModel.from_trained(self.predictor, trained)
 
     @staticmethod
     def _default_decoder(backbone: str, checkpoint: str | None) -> str:
@@ -216,7 +131,6 @@ class Segmenter:
         """The slicing axis used for ``image``: the one given, else the volume's through-plane axis."""
         if image.ndim != 4 or self.axis is not None:
             return self.inferer.axis if self.axis is None else self.axis
-        from monai_baldsam.volume.geometry import resolve_axis
 
         affine = image.affine if isinstance(image, MetaTensor) else torch.eye(4)
         return resolve_axis(None, affine)
@@ -234,7 +148,6 @@ class Segmenter:
         segmenter's predictor and embedding cache (prompt, propagate, correct). With ``usam`` (heads name or file,
         see :meth:`usam_model`) its prompted slices carry UncertainSAM's quality from the decode that made them
         (:meth:`~monai_baldsam.volume.VolumeSession.anchor_quality`)."""
-        from monai_baldsam.volume.session import VolumeSession
 
         return VolumeSession(image, self.predictor, axis=self.axis_for(image), window=self.window or default_window(image),
                              config=config, batch_size=self.inferer.batch_size, threshold=self.inferer.threshold,
@@ -261,8 +174,6 @@ class Segmenter:
         """UncertainSAM heads ``usam`` (shipped name or heads file trained for this backbone) around this segmenter's
         click model (the head's, else SAM's decoder), loaded once and kept in a small LRU cache keyed by ``usam``
         (at most :attr:`usam_cache_size` models; :meth:`clear_usam_cache` empties it)."""
-        from monai_baldsam.evaluation.model import SamClickModel
-        from monai_baldsam.usam import load_usam
 
         if self.usam_cache_size < 1:
             raise ValueError(f"usam_cache_size must be at least 1, got {self.usam_cache_size}")

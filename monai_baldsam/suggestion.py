@@ -2,7 +2,7 @@
 
 The Bayesian prediction head gives, for the current prompts, a per-pixel mutual information (MI) between the label
 and the head's weights, ``H[E p] - E H[p]``. The suggested click follows the ``bald`` evaluation policy's rule
-(:class:`~monai_baldsam.evaluation.policies.BaldPolicy`; its settings are read from one ``BaldPolicy()`` instance, so
+(:class:`~monai_baldsam.interaction.policies.BaldPolicy`; its settings are read from one ``BaldPolicy()`` instance, so
 a change of the 2D defaults carries over): the pixel (voxel) whose in-plane neighbourhood has the highest mean MI, or
 with ``region`` the centre of the uncertain region with the most MI, among pixels that are not clicked yet and not in
 the square of half-width ``exclusion`` (a fraction of the slice's shorter side) around an earlier click on the same
@@ -22,9 +22,10 @@ import numpy as np
 from monai.data import MetaTensor
 
 from monai_baldsam.bayes.acquisition import exclude_squares
-from monai_baldsam.evaluation.model import ModelOutput
-from monai_baldsam.evaluation.policies import BaldPolicy
-from monai_baldsam.segmentation import Segmenter, UserPrompts, to_slice_prompts
+from monai_baldsam.interaction.model import ModelOutput
+from monai_baldsam.interaction.policies import BaldPolicy
+from monai_baldsam.interaction.prompts import UserPrompts, to_slice_prompts
+from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.transforms.prompts import ijk_to_slice_xy, slice_xy_to_ijk
 from monai_baldsam.volume.session import VolumeSession, VolumeUncertainty
 

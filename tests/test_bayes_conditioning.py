@@ -71,9 +71,10 @@ def test_no_label_or_zero_weight_returns_the_prior_and_bad_input_is_refused() ->
 
 
 def test_click_model_conditioning_is_off_by_default_and_moves_the_clicked_pixel(dev_dir) -> None:
-    from monai_baldsam.evaluation.data import EvalCase, load_case
     from monai_baldsam.head.click_model import load_head_click_model
     from monai_baldsam.head.registry import resolve_head
+    from monai_baldsam.interaction.cases import load_case
+    from monai_baldsam.io.cases import EvalCase
 
     head = resolve_head("general")
     model = load_head_click_model(head.path, head_sha256=head.sha256)

@@ -16,9 +16,9 @@ from scipy.ndimage import gaussian_filter
 
 from monai_baldsam.cli import evaluate_cmd
 from monai_baldsam.cli.main import main
-from monai_baldsam.evaluation import ModelOutput
 from monai_baldsam.evaluation.paired import paired_comparisons, per_image_at
 from monai_baldsam.evaluation.statistics import paired_bootstrap
+from monai_baldsam.interaction import ModelOutput
 from monai_baldsam.sam.predictor import SliceEmbedding
 
 HW = (20, 28)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from monai_baldsam.cli import evaluate_cmd
 from monai_baldsam.cli.main import main
-from monai_baldsam.evaluation.model import SamClickModel
+from monai_baldsam.interaction.model import SamClickModel
 from monai_baldsam.sam.predictor import SamPredictor
 
 N_CLICKS = 3

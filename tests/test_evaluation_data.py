@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from monai_baldsam.evaluation.data import discover_cases, load_case, validate_masks
+from monai_baldsam.interaction.cases import load_case
+from monai_baldsam.io.cases import discover_cases, validate_masks
 
 
 def _pair(folder: Path, name: str, hw: tuple[int, int] = (6, 9), suffix: str = ".png") -> np.ndarray:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.ndimage import distance_transform_edt
 
-from monai_baldsam.evaluation.geometry import (
+from monai_baldsam.interaction.geometry import (
     NO_CLICK,
     farthest_points,
     jitter_boxes,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monai_baldsam.evaluation.metrics import (
+from monai_baldsam.interaction.metrics import (
     area_under_curve,
     check_curves,
     dice_score,

@@ -11,20 +11,20 @@ import pytest
 import torch
 from PIL import Image
 
-from monai_baldsam.evaluation import (
+from monai_baldsam.evaluation import evaluate
+from monai_baldsam.evaluation.report import run_summary
+from monai_baldsam.interaction import (
     ModelOutput,
     OneShotPolicy,
-    discover_cases,
-    evaluate,
     make_first_prompt,
     make_policy,
     one_shot_points,
     run_first_interaction,
     run_session,
 )
-from monai_baldsam.evaluation.geometry import padded_distance_transform
-from monai_baldsam.evaluation.one_shot import interior_candidates, interior_order
-from monai_baldsam.evaluation.report import run_summary
+from monai_baldsam.interaction.geometry import padded_distance_transform
+from monai_baldsam.interaction.one_shot import interior_candidates, interior_order
+from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.predictor import SliceEmbedding
 
 HW = (20, 28)

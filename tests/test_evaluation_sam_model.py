@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from monai_baldsam.evaluation import ClickModel, SamClickModel, discover_cases, load_case, make_first_prompt
-from monai_baldsam.evaluation.metrics import iou_score
+from monai_baldsam.interaction import ClickModel, SamClickModel, load_case, make_first_prompt
+from monai_baldsam.interaction.metrics import iou_score
+from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from monai_baldsam.evaluation import (
+from monai_baldsam.evaluation import evaluate, session_rng
+from monai_baldsam.interaction import (
     Click,
     ClickContext,
     ClickModel,
@@ -19,16 +20,14 @@ from monai_baldsam.evaluation import (
     FirstPrompt,
     ModelOutput,
     available_policies,
-    discover_cases,
-    evaluate,
     make_first_prompt,
     make_policy,
     parse_policy_names,
     register_policy,
     run_first_interaction,
     run_session,
-    session_rng,
 )
+from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.predictor import SliceEmbedding
 
 

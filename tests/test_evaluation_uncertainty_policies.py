@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from monai_baldsam.cli.main import main
-from monai_baldsam.evaluation import ClickContext, ModelOutput, available_policies, make_policy
+from monai_baldsam.interaction import ClickContext, ModelOutput, available_policies, make_policy
 
 HEAD = Path(__file__).resolve().parents[1] / "monai_baldsam" / "head" / "weights" / "general_v0.pt"
 
@@ -63,7 +63,7 @@ def test_evaluate_with_head_runs_bald_end_to_end(tmp_path: Path, dev_dir, capsys
 
 
 def test_footprint_and_gate_move_bald_from_a_spike_to_a_wide_uncertain_region() -> None:
-    from monai_baldsam.evaluation.policies import BaldPolicy
+    from monai_baldsam.interaction.policies import BaldPolicy
 
     score = np.zeros((100, 100))
     score[5, 90] = 0.69  # a single most uncertain pixel
@@ -82,7 +82,7 @@ def test_footprint_and_gate_move_bald_from_a_spike_to_a_wide_uncertain_region() 
 def test_exclusion_keeps_bald_away_from_earlier_clicks() -> None:
     from dataclasses import replace
 
-    from monai_baldsam.evaluation.policies import BaldPolicy
+    from monai_baldsam.interaction.policies import BaldPolicy
 
     score = np.zeros((100, 100))
     score[40:60, 40:60] = 0.6  # the region the earlier click at (x=50, y=50) answered
@@ -105,7 +105,7 @@ def test_exclusion_keeps_bald_away_from_earlier_clicks() -> None:
 def test_region_rule_and_expected_error_policy() -> None:
     from dataclasses import replace
 
-    from monai_baldsam.evaluation.policies import BaldPolicy, ExpectedErrorPolicy
+    from monai_baldsam.interaction.policies import BaldPolicy, ExpectedErrorPolicy
 
     mask = np.zeros((60, 60), dtype=bool)
     mask[10:40, 10:40] = True
@@ -133,7 +133,7 @@ def test_region_rule_and_expected_error_policy() -> None:
 def test_lookahead_tries_both_answers_of_each_bald_proposal_and_keeps_the_most_informative() -> None:
     from dataclasses import replace
 
-    from monai_baldsam.evaluation.policies import LookaheadBaldPolicy
+    from monai_baldsam.interaction.policies import LookaheadBaldPolicy
 
     score = np.zeros((100, 100))
     score[10:20, 10:20] = 0.6  # BALD's first proposal

@@ -11,13 +11,8 @@ import numpy as np
 import pytest
 
 from monai_baldsam.cli.main import main
-from monai_baldsam.evaluation.volumes import (
-    discover_volume_cases,
-    first_box,
-    is_volume_folder,
-    oracle_voxel,
-    random_error_voxel,
-)
+from monai_baldsam.evaluation.volumes import first_box, oracle_voxel, random_error_voxel
+from monai_baldsam.io.cases import discover_volume_cases, is_volume_folder
 
 
 def test_first_box_is_on_the_largest_slice() -> None:

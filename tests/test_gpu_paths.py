@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.io import load_image
-from monai_baldsam.segmentation import Segmenter, UserPrompts
+from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import suggest_2d
 
 pytestmark = pytest.mark.gpu

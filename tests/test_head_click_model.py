@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from monai_baldsam.evaluation.model import ClickModel
 from monai_baldsam.head.checkpoint import load_head, save_head
 from monai_baldsam.head.click_model import EXTRA_KEYS, BayesianHeadClickModel
+from monai_baldsam.interaction.model import ClickModel
 from monai_baldsam.sam.backbones import build_sam_vit
 from monai_baldsam.sam.checkpoints import CheckpointError, file_sha256
 from monai_baldsam.sam.predictor import SamPredictor

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from monai_baldsam.evaluation.data import discover_cases, load_case
-from monai_baldsam.evaluation.geometry import mask_boxes
+from monai_baldsam.interaction.cases import load_case
+from monai_baldsam.interaction.geometry import mask_boxes
+from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.encoder_runtime import (
     EncoderRuntime,
     OpenVinoEncoder,

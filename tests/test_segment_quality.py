@@ -5,20 +5,20 @@ the MONAI Label infer task and ``baldsam segment`` (pictures and volumes), with 
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-
-import json
 
 import nibabel as nib
 import numpy as np
 import pytest
 
 from monai_baldsam.bundle.inference import BaldSamNetwork
+from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.io import load_image
-from monai_baldsam.segmentation import Segmenter, UserPrompts
+from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import suggest_2d, suggest_volume
 from monai_baldsam.usam import UsamModel, resolve_usam
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from monai_baldsam.evaluation.model import ClickModel, SamClickModel
 from monai_baldsam.head.click_model import BayesianHeadClickModel
+from monai_baldsam.interaction.model import ClickModel, SamClickModel
 from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.usam import UsamModel
 from monai_baldsam.usam.model import UsamConfig, UsamHeads

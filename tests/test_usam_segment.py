@@ -9,9 +9,10 @@ import numpy as np
 from PIL import Image
 
 from monai_baldsam.cli.main import main
-from monai_baldsam.evaluation.data import discover_cases, load_case
-from monai_baldsam.evaluation.geometry import mask_boxes
-from monai_baldsam.evaluation.model import SamClickModel
+from monai_baldsam.interaction.cases import load_case
+from monai_baldsam.interaction.geometry import mask_boxes
+from monai_baldsam.interaction.model import SamClickModel
+from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.usam import load_usam
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from monai_baldsam.evaluation.model import SamClickModel
-from monai_baldsam.evaluation.policies import make_policy
-from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
+from monai_baldsam.interaction.model import SamClickModel
+from monai_baldsam.interaction.policies import make_policy
+from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.sam.predictor import SamPredictor
-from monai_baldsam.usam import StopRule, StoppingPolicy, UsamModel, stopping_outcomes
+from monai_baldsam.usam import StoppingPolicy, StopRule, UsamModel, stopping_outcomes
 from monai_baldsam.usam.model import UsamConfig, UsamHeads
 
 

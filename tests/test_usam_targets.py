@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from monai_baldsam.evaluation.model import ModelOutput, SamClickModel
+from monai_baldsam.interaction.model import ModelOutput, SamClickModel
 from monai_baldsam.sam.backbones import build_sam_vit
 from monai_baldsam.sam.geometry import postprocess_low_res_logits
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from monai_baldsam.evaluation.model import SamClickModel
 from monai_baldsam.head.features import FeatureExtractor, HeadPrompts
+from monai_baldsam.interaction.model import SamClickModel
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 from monai_baldsam.usam.features import DESCRIPTOR_NAMES, feature_dim, quality_features, valid_low_res
 from monai_baldsam.usam.tokens import TokenCapture, decoder_readout

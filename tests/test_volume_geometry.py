@@ -6,14 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from monai_baldsam.volume.appearance import (
-    AppearanceModel,
-    appearance_margin,
-    mask_to_embedding_grid,
-    masked_prototype,
-    ring_around,
-)
-from monai_baldsam.volume.geometry import (
+from monai_baldsam.transforms.volume_geometry import (
     expand_box_mm,
     mask_area_mm2,
     mask_box_slice_xy,
@@ -21,6 +14,13 @@ from monai_baldsam.volume.geometry import (
     slice_spacing_xy,
     through_plane_axis,
     voxel_spacing,
+)
+from monai_baldsam.volume.appearance import (
+    AppearanceModel,
+    appearance_margin,
+    mask_to_embedding_grid,
+    masked_prototype,
+    ring_around,
 )
 from monai_baldsam.volume.propagation import PropagationConfig, PropagationPrompt, propagation_prompt
 

@@ -11,9 +11,10 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
+from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
-from monai_baldsam.segmentation import Segmenter, UserPrompts
+from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.transforms.intensity import WindowIntensity
 from monai_baldsam.transforms.prompts import ijk_to_slice_xy
 from monai_baldsam.volume import PropagationConfig, StopReason, StopRule, VolumeSession

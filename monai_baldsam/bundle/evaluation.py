@@ -63,10 +63,10 @@ class ClickEvaluation:
         if self.spatial_dims == 3:
             if self.datalist is not None:
                 raise ValueError("a 3D evaluation reads a folder of volumes (--dataset_dir); datalists are for 2D")
-            from monai_baldsam.evaluation.volumes import discover_volume_cases
+            from monai_baldsam.io.cases import discover_volume_cases
 
             return discover_volume_cases(self.dataset_dir, self.limit)
-        from monai_baldsam.evaluation.data import discover_cases, validate_masks
+        from monai_baldsam.io.cases import discover_cases, validate_masks
 
         source = self.datalist if self.datalist is not None else self.dataset_dir
         if self.datalist is not None and not source.is_absolute() and not source.exists():

@@ -21,10 +21,11 @@ import torch
 from monai.data import MetaTensor
 from monai.inferers import Inferer
 
+from monai_baldsam.interaction.prompts import UserPrompts, to_slice_prompts
 from monai_baldsam.io import load_image, write_mask, write_probability_map
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.io.formats import full_suffix
-from monai_baldsam.segmentation import Segmenter, UserPrompts, to_slice_prompts
+from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import BITS_PER_NAT, suggest_2d, suggest_session
 
 __all__ = ["inference_items", "LoadPromptedImage", "prompted_collate", "PreparePromptedBatch", "BaldSamNetwork",
@@ -102,7 +103,7 @@ class LoadPromptedImage:
     def __call__(self, item: Mapping[str, Any]) -> dict[str, Any]:
         image = load_image(item["image"], channel=self.channel)
         if image.ndim == 4:
-            from monai_baldsam.volume.geometry import resolve_axis
+            from monai_baldsam.transforms.volume_geometry import resolve_axis
 
             axis = resolve_axis(self.axis, image.affine)
         else:

@@ -7,6 +7,7 @@ head in the bundle's ``models/`` is never overwritten: copy the new file there (
 
 from __future__ import annotations
 
+from dataclasses import replace
 import os
 from pathlib import Path
 from typing import Any, Sequence
@@ -60,7 +61,6 @@ class HeadTraining:
 
     def run(self) -> dict[str, Any] | None:
         """Train; returns the card on rank 0 (``None`` on other ranks)."""
-        from dataclasses import replace
 
         from monai_baldsam.head.registry import resolve_head
         from monai_baldsam.head.training import TrainConfig, train_head

@@ -7,6 +7,7 @@ import argparse
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,6 @@ def verify_bundle(name: str, image: str | None = None, box: str | None = None) -
     """Validate metadata (offline schema), the head's SHA-256 and the inference workflow's required properties
     (instantiated on ``image`` with ``box``; default: a small synthetic image); raise ``ValueError`` naming what is
     wrong."""
-    import tempfile
 
     from monai.bundle import ConfigWorkflow, verify_metadata
 

@@ -10,9 +10,9 @@ from typing import Any
 
 from monai_baldsam.cli.model_args import (
     add_backbone_arguments,
-    add_runtime_model_arguments,
     add_bundle_argument,
     add_checkpoint_sha256_argument,
+    add_runtime_model_arguments,
     apply_bundle,
     segmenter_from_args,
 )
@@ -60,7 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def click_model_from_args(args: argparse.Namespace) -> Any:
-    """The :class:`~monai_baldsam.evaluation.model.ClickModel` the options ask for: the Bayesian head with
+    """The :class:`~monai_baldsam.interaction.model.ClickModel` the options ask for: the Bayesian head with
     ``--head``, else the plain SAM decoder."""
     if args.head:
         from monai_baldsam.head.click_model import load_head_click_model
@@ -72,7 +72,7 @@ def click_model_from_args(args: argparse.Namespace) -> Any:
         return load_head_click_model(found.path, args.backbone, args.checkpoint, args.checkpoint_sha256,
                                      head_sha256=found.sha256, device=args.device, seed=args.seed,
                                      encoder=args.encoder)
-    from monai_baldsam.evaluation.model import load_click_model
+    from monai_baldsam.interaction.model import load_click_model
 
     decoder = args.decoder or ("original" if args.checkpoint else "default")
     return load_click_model(args.backbone, args.checkpoint, args.checkpoint_sha256, args.device, decoder=decoder,
@@ -95,14 +95,10 @@ def run_volumes(args: argparse.Namespace, start: float) -> int:
     """``--data`` holds volumes: box on the largest tumour slice, propagation, then volume clicks (Dice per click)."""
     from tqdm.auto import tqdm
 
-    from monai_baldsam.evaluation.policies import parse_policy_names
     from monai_baldsam.evaluation.report import check_output_dir, write_volume_report
-    from monai_baldsam.evaluation.volumes import (
-        VOLUME_POLICIES,
-        discover_volume_cases,
-        evaluate_volumes,
-        summarize_volume_results,
-    )
+    from monai_baldsam.evaluation.volumes import VOLUME_POLICIES, evaluate_volumes, summarize_volume_results
+    from monai_baldsam.interaction.policies import parse_policy_names
+    from monai_baldsam.io.cases import discover_volume_cases
 
     policies = parse_policy_names(args.policy)
     unsupported = [p for p in policies if p not in VOLUME_POLICIES]
@@ -128,11 +124,10 @@ def run_volumes(args: argparse.Namespace, start: float) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from monai_baldsam.evaluation.data import discover_cases, validate_masks
-    from monai_baldsam.evaluation.volumes import is_volume_folder
-    from monai_baldsam.evaluation.policies import parse_policy_names
     from monai_baldsam.evaluation.report import check_output_dir, write_runs
     from monai_baldsam.evaluation.runner import evaluate
+    from monai_baldsam.interaction.policies import parse_policy_names
+    from monai_baldsam.io.cases import discover_cases, is_volume_folder, validate_masks
 
     start = time.perf_counter()
     apply_bundle(args)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
     from monai.data import MetaTensor
 
     from monai_baldsam.inferers.slicewise import SlicePrompt
-    from monai_baldsam.segmentation import UserPrompts
+    from monai_baldsam.interaction.prompts import UserPrompts
     from monai_baldsam.transforms.intensity import WindowIntensity
 
 __all__ = ["AXIS_HELP", "add_image_argument", "add_volume_arguments", "ImageInput", "load_image_input",
@@ -66,7 +66,7 @@ class ImageInput:
 
     def slice_prompts(self, prompts: UserPrompts) -> dict[int, SlicePrompt]:
         """``prompts`` checked against the image (``ValueError`` before any model loads), grouped by slice."""
-        from monai_baldsam.segmentation import to_slice_prompts
+        from monai_baldsam.interaction.prompts import to_slice_prompts
 
         return to_slice_prompts(prompts, self.image.shape[1:], self.axis)
 
@@ -74,7 +74,7 @@ class ImageInput:
 def load_image_input(args: argparse.Namespace) -> ImageInput:
     """Load ``args.image`` (channel ``args.channel`` of a 4D volume) and resolve ``args.axis`` on a volume."""
     from monai_baldsam.io import load_image
-    from monai_baldsam.volume.geometry import resolve_axis
+    from monai_baldsam.transforms.volume_geometry import resolve_axis
 
     image = load_image(args.image, channel=args.channel)
     axis = resolve_axis(args.axis, image.affine) if image.ndim == 4 else 2

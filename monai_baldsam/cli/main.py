@@ -7,9 +7,17 @@ import sys
 from typing import Sequence
 
 from monai_baldsam import __version__
-from monai_baldsam.cli import bundles_cmd, compare_cmd, evaluate_cmd, segment_cmd, suggest_cmd, train_head_cmd
-from monai_baldsam.cli import train_decoder_cmd, train_usam_cmd
-from monai_baldsam.cli import monailabel_app_cmd
+from monai_baldsam.cli import (
+    bundles_cmd,
+    compare_cmd,
+    evaluate_cmd,
+    monailabel_app_cmd,
+    segment_cmd,
+    suggest_cmd,
+    train_decoder_cmd,
+    train_head_cmd,
+    train_usam_cmd,
+)
 
 __all__ = ["build_parser", "main"]
 

@@ -4,6 +4,7 @@ folder of the user's own (``--copy-to DIR``), where ``monailabel start_server`` 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 
 __all__ = ["add_parser", "run"]
@@ -36,8 +37,6 @@ def run(args: argparse.Namespace) -> int:
     from monai_baldsam.monailabel import app_dir
 
     if args.check:
-        import importlib.util
-
         if importlib.util.find_spec("monailabel") is None:
             raise ValueError("monailabel is not installed: pip install \"monai_baldsam[monailabel]\" "
                              "(SAM2_BUILD_CUDA=0 on machines without CUDA)")

@@ -26,7 +26,8 @@ from monai_baldsam.cli.runtime_args import add_device_argument
 if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
     from monai.data import MetaTensor
 
-    from monai_baldsam.segmentation import Segmenter, UserPrompts
+    from monai_baldsam.interaction.prompts import UserPrompts
+    from monai_baldsam.segmentation import Segmenter
     from monai_baldsam.volume.session import PropagationRun, VolumeSession
 
 __all__ = ["add_parser", "run"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 from monai_baldsam.cli.runtime_args import add_device_argument, add_threads_argument, apply_threads, check_threads
 
@@ -36,8 +37,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from monai_baldsam.decoder.config import load_decoder_config
     from monai_baldsam.decoder.training import train_decoder
     from monai_baldsam.head.embedding_store import EmbeddingStore

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 from monai_baldsam.cli.model_args import BACKBONE_HELP
 from monai_baldsam.cli.training_args import (
@@ -48,8 +49,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from monai_baldsam.head.registry import resolve_head
     from monai_baldsam.head.training import TrainConfig, train_head
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 
 from monai_baldsam.cli.training_args import (
     add_epochs_argument,
@@ -40,8 +41,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dataclasses import replace
-
     from monai_baldsam.sam.backbones import load_backbone
     from monai_baldsam.usam.training import UsamTrainConfig, train_usam
 

@@ -18,9 +18,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from monai_baldsam.evaluation.data import EvalCase
 from monai_baldsam.head.training_data import split_cases
 from monai_baldsam.head.volume_slices import VolumeSliceCase
+from monai_baldsam.io.cases import EvalCase
 
 __all__ = ["DecoderDataConfig", "select_cases"]
 

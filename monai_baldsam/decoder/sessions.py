@@ -6,7 +6,7 @@ one error-driven click (:func:`~monai_baldsam.head.simulation.add_error_clicks`:
 region) and feeds the previous low-resolution logits back as the mask prompt; one round of a session may add no
 click (the mask prompt alone), as SAM trains. A single click alone is ambiguous: that round asks for SAM's three
 masks and the loss takes the best one (SAM's multimask rule); the session goes on with the mask of highest predicted
-IoU, as :class:`~monai_baldsam.evaluation.model.SamClickModel` picks it at inference.
+IoU, as :class:`~monai_baldsam.interaction.model.SamClickModel` picks it at inference.
 
 Everything here runs on the decoder's low-resolution grid (``L x L``, 256 for LiteMedSAM), on cached image
 embeddings: the image encoder is never called.

@@ -10,7 +10,7 @@ mIoU over the box-first and click-first curves) are kept. Training stops after `
 whichever comes first; the card records which, with the device.
 
 A box alone stays with the checkpoint's own decoder (the routing of
-:meth:`~monai_baldsam.sam.backbones.SamBackbone.decoder_modules`): in a box-first session the first round is decoded
+:meth:`~monai_baldsam.sam.model.SamBackbone.decoder_modules`): in a box-first session the first round is decoded
 by it without a loss, and the trained decoder learns every round that holds a click, fed the original's mask.
 
 Never train or tune on ``dev/``: it is for measuring only.
@@ -38,10 +38,11 @@ from monai_baldsam.head.embedding_store import EmbeddingStore
 from monai_baldsam.head.simulation import FirstKind, add_error_clicks
 from monai_baldsam.head.training_data import TrainItem, load_items
 from monai_baldsam.io.atomic import atomic_write_text
-from monai_baldsam.sam.backbones import SamBackbone, load_backbone
+from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.checkpoints import file_sha256
 from monai_baldsam.sam.decoders import save_decoder
 from monai_baldsam.sam.encoder_runtime import EncoderRuntime, make_encoder
+from monai_baldsam.sam.model import SamBackbone
 
 __all__ = ["DecoderTrainConfig", "DecoderTrainResult", "validate_decoder", "choose_mask_feedback", "train_decoder"]
 
@@ -106,7 +107,7 @@ def validate_decoder(backbone: SamBackbone, prompt_encoder: torch.nn.Module, mas
     """Mean IoU after each of ``n_rounds`` interactions on the low-resolution grid, box first and click first
     (deterministic first prompts, oracle error clicks, previous logits fed back); images without the object are
     left out. Prompts with clicks go to ``prompt_encoder`` / ``mask_decoder``, a box alone to the backbone's own
-    (the routing of :meth:`~monai_baldsam.sam.backbones.SamBackbone.decoder_modules`); with ``feed_mask`` False the
+    (the routing of :meth:`~monai_baldsam.sam.model.SamBackbone.decoder_modules`); with ``feed_mask`` False the
     click decoder is not given the previous logits."""
     items = [i for i in items if not i.is_empty]
     if not items:

@@ -28,8 +28,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from monai_baldsam import __version__
-from monai_baldsam.evaluation.metrics import NOC_THRESHOLDS, number_of_clicks, summarize_curves
 from monai_baldsam.evaluation.runner import RunResult
+from monai_baldsam.interaction.metrics import NOC_THRESHOLDS, number_of_clicks, summarize_curves
 from monai_baldsam.io.atomic import atomic_path, atomic_write_text
 
 __all__ = [

@@ -16,16 +16,17 @@ from typing import Sequence
 import numpy as np
 from tqdm.auto import tqdm
 
-from monai_baldsam.evaluation.data import EvalCase, load_case
-from monai_baldsam.evaluation.model import ClickModel
-from monai_baldsam.evaluation.policies import make_policy, parse_policy_names
-from monai_baldsam.evaluation.simulator import (
+from monai_baldsam.interaction.cases import load_case
+from monai_baldsam.interaction.model import ClickModel
+from monai_baldsam.interaction.policies import make_policy, parse_policy_names
+from monai_baldsam.interaction.simulator import (
     FirstPrompt,
     SessionResult,
     make_first_prompt,
     run_first_interaction,
     run_session,
 )
+from monai_baldsam.io.cases import EvalCase
 
 __all__ = ["CaseResult", "RunResult", "session_rng", "evaluate"]
 
@@ -79,7 +80,7 @@ def evaluate(cases: Sequence[EvalCase], model: ClickModel, policies: Sequence[st
     """Run every policy after every kind of first prompt on every case.
 
     Args:
-        cases: from :func:`~monai_baldsam.evaluation.data.discover_cases`.
+        cases: from :func:`~monai_baldsam.io.cases.discover_cases`.
         model: the click model; each image is encoded once and shared by every run.
         policies: registered policy names.
         firsts: kinds of first prompt (``"box"``, ``"click"``).

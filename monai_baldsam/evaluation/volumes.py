@@ -22,32 +22,24 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 from scipy.ndimage import distance_transform_edt
 
-from monai_baldsam.evaluation.metrics import summarize_curves
 from monai_baldsam.evaluation.runner import session_rng
-from monai_baldsam.io.formats import NIFTI_SUFFIXES, full_suffix
-from monai_baldsam.segmentation import Segmenter, UserPrompts
+from monai_baldsam.interaction.metrics import summarize_curves
+from monai_baldsam.interaction.prompts import UserPrompts
+from monai_baldsam.io.cases import VolumeCase
+from monai_baldsam.io.readers import load_image, load_mask
+from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import best_volume_click
 
-__all__ = ["VOLUME_POLICIES", "VolumeCase", "VolumeSessionResult", "is_volume_folder", "discover_volume_cases",
+__all__ = ["VOLUME_POLICIES", "VolumeSessionResult",
            "first_box", "oracle_voxel", "random_error_voxel", "run_volume_session", "evaluate_volumes",
            "summarize_volume_results"]
 
 VOLUME_POLICIES = ("oracle", "random_error", "bald")
-
-
-@dataclass(frozen=True)
-class VolumeCase:
-    """A volume (NIfTI file or DICOM series folder) and its mask (same layout), named by the image's stem."""
-
-    name: str
-    image: Path
-    mask: Path
 
 
 @dataclass
@@ -60,36 +52,6 @@ class VolumeSessionResult:
     clicks: list[list[int]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     slices_scored: list[int] = field(default_factory=list)
-
-
-def _stem(path: Path) -> str:
-    suffix = full_suffix(path)
-    return path.name[: -len(suffix)] if suffix and path.is_file() else path.name
-
-
-def is_volume_folder(folder: str | Path) -> bool:
-    """Whether ``folder/images`` holds NIfTI volumes or DICOM series folders (rather than 2D pictures)."""
-    images = Path(folder).expanduser() / "images"
-    if not images.is_dir():
-        return False
-    entries = [p for p in images.iterdir() if not p.name.startswith(".")]
-    return bool(entries) and all(p.is_dir() or full_suffix(p) in NIFTI_SUFFIXES for p in entries)
-
-
-def discover_volume_cases(folder: str | Path, limit: int | None = None) -> list[VolumeCase]:
-    """The volumes of ``folder`` (``images/`` and ``masks/`` with matching names), sorted by name."""
-    root = Path(folder).expanduser()
-    if not is_volume_folder(root):
-        raise ValueError(f"{root} has no images/ folder of NIfTI volumes or DICOM series folders")
-    masks = {_stem(p): p for p in (root / "masks").iterdir() if not p.name.startswith(".")} \
-        if (root / "masks").is_dir() else {}
-    cases = []
-    for image in sorted(p for p in (root / "images").iterdir() if not p.name.startswith(".")):
-        name = _stem(image)
-        if name not in masks:
-            raise FileNotFoundError(f"volume {image.name} has no mask in {root / 'masks'} (expected the same name)")
-        cases.append(VolumeCase(name, image, masks[name]))
-    return cases[:limit] if limit else cases
 
 
 def first_box(truth: np.ndarray, axis: int, on: str = "largest") -> UserPrompts:
@@ -190,7 +152,6 @@ def evaluate_volumes(cases: Sequence[VolumeCase], segmenter: Segmenter, policies
                      ) -> list[VolumeSessionResult]:
     """Every policy on every volume; a volume's slices are encoded once and shared by its policies (the segmenter's
     embedding cache)."""
-    from monai_baldsam.io import load_image, load_mask
 
     results = []
     for case in (progress(cases) if progress is not None else cases):

@@ -18,8 +18,8 @@ import torch
 from monai_baldsam.bayes import LastLayerLaplace
 from monai_baldsam.head.model import HeadConfig, PredictionHead
 from monai_baldsam.io.atomic import atomic_write_bytes
-from monai_baldsam.sam.backbones import SamBackbone
 from monai_baldsam.sam.checkpoints import CheckpointError, load_checkpoint_payload
+from monai_baldsam.sam.model import SamBackbone
 
 __all__ = ["HEAD_FORMAT", "TrainedHead", "backbone_signature", "save_head", "head_decoder", "load_head"]
 

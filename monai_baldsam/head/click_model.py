@@ -1,4 +1,4 @@
-"""The Bayesian prediction head as a :class:`~monai_baldsam.evaluation.model.ClickModel`.
+"""The Bayesian prediction head as a :class:`~monai_baldsam.interaction.model.ClickModel`.
 
 One interaction = one decoder call (the frozen prompt encoder and mask decoder on the stored embedding), one head
 pass and the last-layer Laplace predictive, all batched tensor code:
@@ -27,11 +27,11 @@ import torch
 from monai_baldsam.bayes import LastLayerLaplace, gaussian_logit_uncertainty_maps, uncertainty_maps
 from monai_baldsam.bayes.conditioning import condition_on_labels
 from monai_baldsam.bayes.predictive import logit_moments, sample_parameters, sampled_probabilities
-from monai_baldsam.head.clicks import sam_xy_to_low_xy
-from monai_baldsam.evaluation.model import ModelOutput, prompt_tensors
 from monai_baldsam.head.checkpoint import TrainedHead, head_decoder, load_head
+from monai_baldsam.head.clicks import sam_xy_to_low_xy
 from monai_baldsam.head.features import FeatureExtractor, HeadPrompts
 from monai_baldsam.head.model import PredictionHead
+from monai_baldsam.interaction.model import ModelOutput, prompt_tensors
 from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.encoder_runtime import EncoderRuntime, make_encoder
@@ -154,7 +154,7 @@ class BayesianHeadClickModel:
 
     def predict(self, embedding: SliceEmbedding, point_coords_xy: np.ndarray | None, point_labels: np.ndarray | None,
                 box_xy: np.ndarray | None, mask_input: torch.Tensor | None) -> ModelOutput:
-        """Decode one prompt (see :class:`~monai_baldsam.evaluation.model.ClickModel`); ``extras`` holds the
+        """Decode one prompt (see :class:`~monai_baldsam.interaction.model.ClickModel`); ``extras`` holds the
         :data:`EXTRA_KEYS` maps at slice size."""
         coords, labels, box = prompt_tensors(self.predictor, embedding, point_coords_xy, point_labels, box_xy)
         size = self.extractor.low_res

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from monai_baldsam.evaluation.geometry import padded_distance_transform
+from monai_baldsam.interaction.geometry import padded_distance_transform
 
 __all__ = [
     "CLICK_MAP_CHANNELS",

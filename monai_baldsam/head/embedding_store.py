@@ -20,9 +20,9 @@ from typing import Any
 import torch
 
 from monai_baldsam.io.atomic import atomic_write_bytes
-from monai_baldsam.sam.backbones import SamBackbone
 from monai_baldsam.sam.checkpoints import CACHE_ENV_VAR
 from monai_baldsam.sam.embedding_cache import content_hash
+from monai_baldsam.sam.model import SamBackbone
 
 __all__ = ["STORE_FORMAT", "default_store_dir", "embedding_signature", "EmbeddingStore"]
 

@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from monai_baldsam.head.clicks import box_map, click_maps, sam_xy_to_low_xy
-from monai_baldsam.sam.backbones import SamBackbone
+from monai_baldsam.sam.model import SamBackbone
 
 __all__ = ["DecoderClicks", "FeatureConfig", "HeadPrompts", "HeadInputs", "run_mask_decoder", "decoder_channels",
            "FeatureExtractor"]

@@ -34,7 +34,7 @@ from torch import nn
 
 from monai_baldsam.head.clicks import CLICK_MAP_CHANNELS
 from monai_baldsam.head.features import FeatureConfig, HeadInputs, decoder_channels
-from monai_baldsam.sam.backbones import SamBackbone
+from monai_baldsam.sam.model import SamBackbone
 
 __all__ = ["HeadConfig", "HeadOutput", "PredictionHead"]
 

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from monai_baldsam.bayes.acquisition import best_click, binary_entropy
-from monai_baldsam.evaluation.geometry import jitter_boxes
-from monai_baldsam.evaluation.policies import BaldPolicy
 from monai_baldsam.head.clicks import error_click, first_click, low_uv_to_sam_xy
 from monai_baldsam.head.features import FeatureExtractor, HeadInputs, HeadPrompts
 from monai_baldsam.head.model import HeadOutput, PredictionHead
 from monai_baldsam.head.training_data import TrainItem, gt_box_sam_xy
+from monai_baldsam.interaction.geometry import jitter_boxes
+from monai_baldsam.interaction.policies import BaldPolicy
 
 __all__ = ["FirstKind", "SessionBatch", "start_sessions", "uncertain_click", "add_error_clicks", "run_session_rounds"]
 

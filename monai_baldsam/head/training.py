@@ -43,9 +43,6 @@ from tqdm.auto import tqdm
 
 from monai_baldsam import distributed
 from monai_baldsam.bayes import LastLayerLaplace
-from monai_baldsam.evaluation.model import ClickModel, SamClickModel
-from monai_baldsam.evaluation.policies import make_policy
-from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.data_paths import data_root
 from monai_baldsam.head.checkpoint import backbone_signature, load_head, save_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
@@ -56,12 +53,17 @@ from monai_baldsam.head.optim_config import OptimConfig
 from monai_baldsam.head.simulation import FirstKind, run_session_rounds, start_sessions
 from monai_baldsam.head.training_data import TrainItem, load_items, split_cases
 from monai_baldsam.head.volume_slices import VolumeSliceCase
+from monai_baldsam.interaction.model import ClickModel, SamClickModel
+from monai_baldsam.interaction.policies import make_policy
+from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.io.atomic import atomic_write_text
-from monai_baldsam.sam.backbones import SamBackbone, load_backbone
+from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.checkpoints import file_sha256
+from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
-__all__ = ["TrainConfig", "TrainResult", "segmentation_loss", "validate_low_res", "train_head", "display_data_dir", "collect_last_layer_rows"]
+__all__ = ["TrainConfig", "TrainResult", "segmentation_loss", "validate_low_res", "train_head", "display_data_dir",
+           "collect_last_layer_rows", "checked_outputs"]
 
 
 @dataclass(frozen=True)
@@ -263,94 +265,163 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         config = TrainConfig(**{**asdict(config), "epochs": int(epochs)})
     if not config.temperatures:
         raise ValueError("config.temperatures must list at least one likelihood temperature")
-    out = Path(out).expanduser()
-    card_path = out.with_suffix(".json")
-    for path in (out, card_path):
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists: choose another output path or pass overwrite=True")
+    out, card_path = checked_outputs(out, overwrite)
     model = load_backbone(backbone, device=device) if isinstance(backbone, str) else backbone.to(device)
     store = EmbeddingStore(store_dir)
     train_cases, val_cases = split_cases(data_dirs, val_fraction, seed, max_per_folder)
     train_items = load_items(train_cases, model, store, keep_images=False, desc="train images", progress=progress)
     val_items = load_items(val_cases, model, store, keep_images=True, desc="val images", progress=progress)
-    init_info: dict[str, str] | None = None
-    if init is not None:
-        if head_options:
-            raise ValueError("init and head_options exclude each other: a fine-tuned head keeps its initial config")
-        start = load_head(init, model, device=device)
-        head_config = start.config
-        head = PredictionHead(head_config).to(device)
-        head.load_state_dict(start.head.state_dict())
-        init_info = {"file": Path(init).name, "sha256": str(start.sha256)}
-        seen = _trained_on(Path(init))
-        moved = [i for i in val_items if i.sha256["image"] in seen]
-        if moved:  # validation stays unseen: what the starting head trained on goes to training
-            val_items = [i for i in val_items if i.sha256["image"] not in seen]
-            train_items = train_items + moved
-            tqdm.write(f"{len(moved)} validation images were training images of {Path(init).name}: moved to training")
-    else:
+    start = _starting_head(model, device, seed, init, head_options, train_items, val_items)
+    train_items, val_items = start.train_items, start.val_items
+    extractor = FeatureExtractor(model, start.config.features)
+    fit = _fit_head(extractor, start.head, train_items, val_items, config, seed, start.init is not None, progress)
+    head = start.head
+    head.load_state_dict(fit.best_state)
+    head.eval()
+    train_rows = collect_last_layer_rows(extractor, head, distributed.shard(train_items), fit.rng, config.laplace_rounds,
+                                         config.laplace_pixels_per_state, config.batch_size)
+    train_rows = [row for rows in distributed.gather_to_all(train_rows) for row in rows]
+    if distributed.rank() != 0:  # rank 0 fits the posterior and writes the files
+        return TrainResult(out, card_path, {})
+    val_rows = collect_last_layer_rows(extractor, head, val_items, np.random.default_rng(seed + 1),
+                                       config.laplace_rounds, config.laplace_pixels_per_state, config.batch_size)
+    laplace, laplace_info = _fit_laplace(head, model, train_rows, val_rows, config.laplace_structure,
+                                         config.temperatures)
+    head.requires_grad_(False)
+    metrics = _validation_metrics(model, head, laplace, val_items, config, seed)
+    data_names = [display_data_dir(d) for d in data_dirs]
+    meta = {"seed": seed, "best_epoch": fit.best_epoch, "data_dirs": data_names, "init": start.init,
+            "world_size": distributed.world_size()}
+    save_head(out, head, laplace, model, meta=meta, overwrite=overwrite)
+    card = {
+        "head_file": out.name, "head_sha256": file_sha256(out), "backbone": backbone_signature(model),
+        "head_config": start.config.to_dict(), "train_config": {**asdict(config), "temperatures":
+                                                                list(config.temperatures)},
+        "parameters": int(sum(p.numel() for p in head.parameters())), "seed": seed, "val_fraction": val_fraction,
+        "data_dirs": data_names, "init": start.init,
+        "max_per_folder": dict(max_per_folder) if isinstance(max_per_folder, Mapping) else max_per_folder,
+        "counts": {"train": _per_domain(train_items), "val": _per_domain(val_items)},
+        "data": {"train": [_describe(i) for i in train_items], "val": [_describe(i) for i in val_items]},
+        "history": fit.history, "best_epoch": fit.best_epoch, "laplace": laplace_info,
+        "validation_full_res_oracle": metrics,
+        "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
+                        "world_size": distributed.world_size()},
+        "duration_s": round(time.time() - start_time, 1),
+    }
+    atomic_write_text(card_path, json.dumps(card, indent=1) + "\n", overwrite=overwrite)
+    return TrainResult(out, card_path, card)
+
+
+def checked_outputs(out: str | os.PathLike[str], overwrite: bool) -> tuple[Path, Path]:
+    """``(head file, card)``, refused before any work when either exists and ``overwrite`` is not set."""
+    out = Path(out).expanduser()
+    card_path = out.with_suffix(".json")
+    for path in (out, card_path):
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} already exists: choose another output path or pass overwrite=True")
+    return out, card_path
+
+
+@dataclass
+class _StartingHead:
+    """The head training starts from, its config, the ``init`` file's record, and the (possibly re-dealt) items."""
+
+    head: PredictionHead
+    config: HeadConfig
+    init: dict[str, str] | None
+    train_items: list[TrainItem]
+    val_items: list[TrainItem]
+
+
+def _starting_head(model: SamBackbone, device: str, seed: int, init: str | os.PathLike[str] | None,
+                   head_options: dict[str, Any] | None, train_items: list[TrainItem], val_items: list[TrainItem]
+                   ) -> _StartingHead:
+    """A new seeded head, or the ``init`` head's weights and config (fine-tuning). Validation stays unseen: the
+    validation images the starting head trained on move to training."""
+    if init is None:
         head_config = HeadConfig.for_backbone(model, **(head_options or {}))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             head = PredictionHead(head_config).to(device)
-    extractor = FeatureExtractor(model, head_config.features)
+        return _StartingHead(head, head_config, None, train_items, val_items)
+    if head_options:
+        raise ValueError("init and head_options exclude each other: a fine-tuned head keeps its initial config")
+    start = load_head(init, model, device=device)
+    head = PredictionHead(start.config).to(device)
+    head.load_state_dict(start.head.state_dict())
+    init_info = {"file": Path(init).name, "sha256": str(start.sha256)}
+    seen = _trained_on(Path(init))
+    moved = [i for i in val_items if i.sha256["image"] in seen]
+    if moved:
+        val_items = [i for i in val_items if i.sha256["image"] not in seen]
+        train_items = train_items + moved
+        tqdm.write(f"{len(moved)} validation images were training images of {Path(init).name}: moved to training")
+    return _StartingHead(head, start.config, init_info, train_items, val_items)
+
+
+@dataclass
+class _FitResult:
+    """The best epoch's weights, its number, the per-epoch history and the clicks' generator (it goes on to the
+    Laplace rows, as in one run)."""
+
+    best_state: dict[str, torch.Tensor]
+    best_epoch: int
+    history: list[dict[str, Any]]
+    rng: np.random.Generator
+
+
+@dataclass
+class _Optimisation:
+    """What one epoch's steps need besides the data: the (possibly DDP-wrapped) head, optimiser, schedule and the
+    generators of clicks and of the step schedule."""
+
+    model_head: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    sampler: torch.utils.data.DistributedSampler | None
+    rng: np.random.Generator
+    schedule_rng: np.random.Generator
+
+
+def _optimisation(head: PredictionHead, device: torch.device, n_items: int, config: TrainConfig, seed: int
+                  ) -> _Optimisation:
+    """One process: a single generator, as before; several: clicks per rank, the step schedule shared by all ranks."""
     rank, world = distributed.rank(), distributed.world_size()
-    # one process: a single generator, as before; several: clicks per rank, the step schedule shared by all ranks
     rng = np.random.default_rng(seed) if world == 1 else np.random.default_rng([seed, rank])
     schedule_rng = rng if world == 1 else np.random.default_rng([seed, world])
     sampler = None if world == 1 else torch.utils.data.DistributedSampler(
-        range(len(train_items)), num_replicas=world, rank=rank, shuffle=True, seed=seed)
+        range(n_items), num_replicas=world, rank=rank, shuffle=True, seed=seed)
     model_head = head if world == 1 else torch.nn.parallel.DistributedDataParallel(
-        head, device_ids=[model.device] if model.device.type == "cuda" else None)
+        head, device_ids=[device] if device.type == "cuda" else None)
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    steps_per_epoch = math.ceil((len(train_items) if sampler is None else len(sampler)) / config.batch_size)
+    steps_per_epoch = math.ceil((n_items if sampler is None else len(sampler)) / config.batch_size)
     total_steps = max(1, steps_per_epoch * config.epochs)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
+    return _Optimisation(model_head, optimizer, scheduler, sampler, rng, schedule_rng)
+
+
+def _fit_head(extractor: FeatureExtractor, head: PredictionHead, train_items: list[TrainItem],
+              val_items: list[TrainItem], config: TrainConfig, seed: int, from_init: bool, progress: bool
+              ) -> _FitResult:
+    """Epochs of simulated sessions with validation after each; early stopping and the time budget."""
+    opt = _optimisation(head, extractor.backbone.device, len(train_items), config, seed)
+    val_set = val_items or _with_object(train_items)[:16]
     history: list[dict[str, Any]] = []
     best_score, best_state, best_epoch, stale = -1.0, copy.deepcopy(head.state_dict()), 0, 0
-    if init_info is not None:  # a fine-tune keeps its starting point unless an epoch beats it on validation
-        val = validate_low_res(extractor, head, val_items or _with_object(train_items)[:16], config.val_rounds)
+    if from_init:  # a fine-tune keeps its starting point unless an epoch beats it on validation
+        val = validate_low_res(extractor, head, val_set, config.val_rounds)
         best_score = float(np.mean([curve[-1] for curve in val.values()]))
         history.append({"epoch": 0, "val_miou": val, "score": round(best_score, 4)})
         tqdm.write(f"epoch 0 (init): val mIoU box {val['box']}, click {val['click']}")
     train_start = time.time()  # the time budget counts training, not the (cached) encoding before it
-    progress = progress and rank == 0
-    epoch_bar = tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress)
-    for epoch in epoch_bar:
-        head.train()
-        losses = []
-        if sampler is None:
-            order = rng.permutation(len(train_items))
-        else:
-            sampler.set_epoch(epoch)
-            order = np.fromiter(iter(sampler), dtype=np.int64)
-        batch_bar = tqdm(_batches([train_items[i] for i in order], config.batch_size), desc=f"epoch {epoch}",
-                         unit="batch", leave=False, disable=not progress)
-        for batch in batch_bar:
-            kind = FirstKind.BOX if schedule_rng.random() < config.box_probability else FirstKind.CLICK
-            n_rounds = int(schedule_rng.integers(config.min_rounds, config.max_rounds + 1))
-            state = start_sessions(batch, kind, rng, extractor.img_size, extractor.low_res, config.box_jitter,
-                                   config.click_spread)
-            target, valid = _targets(batch, model.device)
-            batch_loss = 0.0
-            for r, _, output in run_session_rounds(extractor, model_head, state, n_rounds, rng, lambda r: True,
-                                                   config.click_spread, config.uncertain_click_fraction):
-                loss = segmentation_loss(output.logits, target, valid) / n_rounds
-                with _no_sync(model_head, last=r == n_rounds - 1):  # gradients are averaged once per step
-                    loss.backward()
-                batch_loss += float(loss.detach())
-            torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            scheduler.step()
-            losses.append(batch_loss)
-            batch_bar.set_postfix(loss=f"{np.mean(losses):.4f}")
-        val = validate_low_res(extractor, head, val_items or _with_object(train_items)[:16], config.val_rounds)
+    progress = progress and distributed.rank() == 0
+    for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress):
+        loss = _train_epoch(extractor, head, opt, train_items, config, epoch, progress)
+        val = validate_low_res(extractor, head, val_set, config.val_rounds)
         score = float(np.mean([curve[-1] for curve in val.values()]))
-        history.append({"epoch": epoch, "train_loss": round(float(np.mean(losses)), 5), "val_miou": val,
-                        "score": round(score, 4)})
+        history.append({"epoch": epoch, "train_loss": round(loss, 5), "val_miou": val, "score": round(score, 4)})
         if progress:
-            tqdm.write(f"epoch {epoch}: loss {np.mean(losses):.4f}, val mIoU box {val['box']}, click {val['click']}")
+            tqdm.write(f"epoch {epoch}: loss {loss:.4f}, val mIoU box {val['box']}, click {val['click']}")
         elapsed = time.time() - train_start
         if score > best_score:
             best_score, best_state, best_epoch, stale = score, copy.deepcopy(head.state_dict()), epoch, 0
@@ -362,41 +433,52 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         if distributed.broadcast_flag(config.max_train_seconds is not None and elapsed > config.max_train_seconds):
             tqdm.write(f"stopping after epoch {epoch}: the time budget of {config.max_train_seconds:.0f} s is spent")
             break
-    head.load_state_dict(best_state)
-    head.eval()
-    train_rows = collect_last_layer_rows(extractor, head, distributed.shard(train_items), rng, config.laplace_rounds,
-                               config.laplace_pixels_per_state, config.batch_size)
-    train_rows = [row for rows in distributed.gather_to_all(train_rows) for row in rows]
-    if rank != 0:  # rank 0 fits the posterior and writes the files
-        return TrainResult(out, card_path, {})
-    val_rows = collect_last_layer_rows(extractor, head, val_items, np.random.default_rng(seed + 1), config.laplace_rounds,
-                             config.laplace_pixels_per_state, config.batch_size)
-    laplace, laplace_info = _fit_laplace(head, model, train_rows, val_rows, config.laplace_structure,
-                                         config.temperatures)
-    head.requires_grad_(False)
+    return _FitResult(best_state, best_epoch, history, opt.rng)
+
+
+def _train_epoch(extractor: FeatureExtractor, head: PredictionHead, opt: _Optimisation, train_items: list[TrainItem],
+                 config: TrainConfig, epoch: int, progress: bool) -> float:
+    """One epoch of steps, each a batch of simulated sessions; returns the mean step loss."""
+    head.train()
+    losses = []
+    if opt.sampler is None:
+        order = opt.rng.permutation(len(train_items))
+    else:
+        opt.sampler.set_epoch(epoch)
+        order = np.fromiter(iter(opt.sampler), dtype=np.int64)
+    batch_bar = tqdm(_batches([train_items[i] for i in order], config.batch_size), desc=f"epoch {epoch}",
+                     unit="batch", leave=False, disable=not progress)
+    for batch in batch_bar:
+        kind = FirstKind.BOX if opt.schedule_rng.random() < config.box_probability else FirstKind.CLICK
+        n_rounds = int(opt.schedule_rng.integers(config.min_rounds, config.max_rounds + 1))
+        state = start_sessions(batch, kind, opt.rng, extractor.img_size, extractor.low_res, config.box_jitter,
+                               config.click_spread)
+        target, valid = _targets(batch, extractor.backbone.device)
+        batch_loss = 0.0
+        for r, _, output in run_session_rounds(extractor, opt.model_head, state, n_rounds, opt.rng, lambda r: True,
+                                               config.click_spread, config.uncertain_click_fraction):
+            loss = segmentation_loss(output.logits, target, valid) / n_rounds
+            with _no_sync(opt.model_head, last=r == n_rounds - 1):  # gradients are averaged once per step
+                loss.backward()
+            batch_loss += float(loss.detach())
+        torch.nn.utils.clip_grad_norm_(head.parameters(), 1.0)
+        opt.optimizer.step()
+        opt.optimizer.zero_grad(set_to_none=True)
+        opt.scheduler.step()
+        losses.append(batch_loss)
+        batch_bar.set_postfix(loss=f"{np.mean(losses):.4f}")
+    return float(np.mean(losses))
+
+
+def _validation_metrics(model: SamBackbone, head: PredictionHead, laplace: LastLayerLaplace,
+                        val_items: list[TrainItem], config: TrainConfig, seed: int) -> dict[str, Any]:
+    """Full-resolution oracle sessions on the validation images, for the head and for the plain decoder."""
+    if not val_items:
+        return {}
     click_model = BayesianHeadClickModel(SamPredictor(model), head, laplace)
-    metrics = {"head": _evaluate_full_res(click_model, val_items, config.eval_interactions, seed),
-               "sam_decoder": _evaluate_full_res(SamClickModel(SamPredictor(model)), val_items,
-                                                 config.eval_interactions, seed)} if val_items else {}
-    data_names = [display_data_dir(d) for d in data_dirs]
-    meta = {"seed": seed, "best_epoch": best_epoch, "data_dirs": data_names, "init": init_info, "world_size": world}
-    save_head(out, head, laplace, model, meta=meta, overwrite=overwrite)
-    card = {
-        "head_file": out.name, "head_sha256": file_sha256(out), "backbone": backbone_signature(model),
-        "head_config": head_config.to_dict(), "train_config": {**asdict(config), "temperatures":
-                                                               list(config.temperatures)},
-        "parameters": int(sum(p.numel() for p in head.parameters())), "seed": seed, "val_fraction": val_fraction,
-        "data_dirs": data_names, "init": init_info,
-        "max_per_folder": dict(max_per_folder) if isinstance(max_per_folder, Mapping) else max_per_folder, "counts": {"train": _per_domain(train_items), "val": _per_domain(val_items)},
-        "data": {"train": [_describe(i) for i in train_items], "val": [_describe(i) for i in val_items]},
-        "history": history, "best_epoch": best_epoch, "laplace": laplace_info,
-        "validation_full_res_oracle": metrics,
-        "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
-                        "world_size": world},
-        "duration_s": round(time.time() - start_time, 1),
-    }
-    atomic_write_text(card_path, json.dumps(card, indent=1) + "\n", overwrite=overwrite)
-    return TrainResult(out, card_path, card)
+    return {"head": _evaluate_full_res(click_model, val_items, config.eval_interactions, seed),
+            "sam_decoder": _evaluate_full_res(SamClickModel(SamPredictor(model)), val_items, config.eval_interactions,
+                                              seed)}
 
 
 def _no_sync(model: torch.nn.Module, last: bool) -> Any:

@@ -1,8 +1,8 @@
 """Training data for the head: (image, mask) pairs loaded as the evaluation loads them, encoded once (on-disk
 store), with the ground truth brought to the decoder's low-resolution grid.
 
-Images are read and windowed exactly as :func:`monai_baldsam.evaluation.data.load_case` does (per-image window from
-:func:`monai_baldsam.segmentation.default_window`, SAM orientation), so the head trains on the inputs it is
+Images are read and windowed exactly as :func:`monai_baldsam.interaction.cases.load_case` does (per-image window from
+:func:`monai_baldsam.transforms.intensity.default_window`, SAM orientation), so the head trains on the inputs it is
 evaluated on. The split into training and validation images is seeded and made per folder.
 
 A folder of 3D volumes (``images/`` of NIfTI files or DICOM series folders, e.g. ``train/brats_mri3d``) gives slices
@@ -13,6 +13,7 @@ neighbour's box.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import os
 from dataclasses import dataclass
@@ -25,15 +26,15 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from monai_baldsam.data_paths import data_root
-from monai_baldsam.evaluation.data import EvalCase, discover_cases, load_case
-from monai_baldsam.evaluation.geometry import mask_boxes
-from monai_baldsam.evaluation.volumes import discover_volume_cases, is_volume_folder
 from monai_baldsam.head.embedding_store import EmbeddingStore
 from monai_baldsam.head.volume_slices import VolumeSliceCase, VolumeSliceLoader, volume_slice_cases
-from monai_baldsam.sam.backbones import SamBackbone
+from monai_baldsam.interaction.cases import load_case
+from monai_baldsam.interaction.geometry import mask_boxes
+from monai_baldsam.io.cases import EvalCase, discover_cases, discover_volume_cases, is_volume_folder
 from monai_baldsam.sam.checkpoints import file_sha256
 from monai_baldsam.sam.encoder_runtime import ImageEncoderRunner
 from monai_baldsam.sam.geometry import pad_bottom_right, preprocess_shape, slice_boxes_to_sam_boxes
+from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import SamPredictor
 
 __all__ = ["EMPTY_NEIGHBOURS", "VAL_SLICE_STRIDE", "TrainItem", "low_res_target", "split_cases", "card_cases",
@@ -210,7 +211,6 @@ def _sha256(path: Path) -> str:
     """A file's SHA-256, or for a DICOM series folder the SHA-256 of its files' names and hashes in order."""
     if not Path(path).is_dir():
         return file_sha256(path)
-    import hashlib
 
     digest = hashlib.sha256()
     for file in sorted(p for p in Path(path).iterdir() if p.is_file() and not p.name.startswith(".")):

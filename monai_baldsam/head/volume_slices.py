@@ -3,14 +3,14 @@
 A volume folder (``images/`` and ``masks/`` of NIfTI volumes or DICOM series folders, the layout of
 ``train/brats_mri3d``) gives, per volume:
 
-* every slice along the acquisition's through-plane axis (:func:`~monai_baldsam.volume.geometry.resolve_axis`, as
+* every slice along the acquisition's through-plane axis (:func:`~monai_baldsam.transforms.volume_geometry.resolve_axis`, as
   :class:`~monai_baldsam.volume.VolumeSession` slices it) that holds the object;
 * and, for training only, up to ``empty_neighbours`` empty slices on each side of the object (every empty slice
   within that many slices of an object slice). An empty slice carries the box of its nearest object slice: in a
   volume session such a slice is only ever prompted by the box propagated from its neighbour (it is the slice past
   each end that BALD scores), and the head must learn to answer it with an empty mask.
 
-Volumes are windowed once per volume with :func:`monai_baldsam.segmentation.default_window` (house rule 8: MR
+Volumes are windowed once per volume with :func:`monai_baldsam.transforms.intensity.default_window` (house rule 8: MR
 percentiles over the whole volume, never per slice), exactly as the volume session windows them, then each slice is
 turned into SAM's orientation (rows = the second in-plane axis). The split into training and validation is made by
 volume (:func:`monai_baldsam.head.training_data.split_cases`), so no volume has slices on both sides.
@@ -24,7 +24,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from monai_baldsam.evaluation.data import EvalCase, LoadedCase
+from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
+from monai_baldsam.interaction.cases import LoadedCase
+from monai_baldsam.io.cases import EvalCase
+from monai_baldsam.io.readers import load_image, load_mask
+from monai_baldsam.transforms.intensity import default_window
+from monai_baldsam.transforms.volume_geometry import resolve_axis
 
 __all__ = ["VolumeSliceCase", "slice_name", "volume_slice_cases", "VolumeSliceLoader"]
 
@@ -57,9 +62,6 @@ def slice_name(volume: str, axis: int, index: int) -> str:
 
 def _load_volume(image_path: Path, mask_path: Path) -> tuple[torch.Tensor, np.ndarray, int]:
     """``(windowed volume (1, I, J, K), truth (I, J, K) bool, axis)`` of one volume."""
-    from monai_baldsam.io.readers import load_image, load_mask
-    from monai_baldsam.segmentation import default_window
-    from monai_baldsam.volume.geometry import resolve_axis
 
     image = load_image(image_path)
     if image.ndim != 4 or image.shape[0] != 1:
@@ -123,7 +125,6 @@ class VolumeSliceLoader:
     def load(self, case: VolumeSliceCase) -> tuple[LoadedCase, np.ndarray | None]:
         """``(loaded slice, prompt truth)``: the slice as SAM sees it (``1 x 3 x H x W`` in [0, 1], truth ``(H, W)``
         in SAM's orientation) and, for an empty slice, its neighbour's truth (whose box prompts it), else ``None``."""
-        from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
 
         volume, truth, axis = self._get(case)
         if axis != case.axis:

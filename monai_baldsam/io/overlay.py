@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 
 from monai_baldsam.io.atomic import atomic_write_bytes, check_output_path
 from monai_baldsam.io.writers import reference_inputs
@@ -73,7 +74,6 @@ def render_overlay(
     alpha: float = 0.4,
 ) -> Any:
     """Build the overlay as a PIL RGB image of size (cols=X, rows=Y). Arguments as :func:`save_overlay_png`."""
-    from PIL import Image, ImageDraw
 
     rgb = _display_rgb(_to_numpy(image_2d), intensity_range)
     rows, cols = rgb.shape[:2]

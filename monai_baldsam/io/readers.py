@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 import torch
-from monai.data import MetaTensor
+from monai.data import MetaTensor, NibabelReader, PILReader, PydicomReader
+from monai.transforms import LoadImage
 
 from monai_baldsam.io.dicom import DicomInfo, scan_dicom_file, scan_dicom_series, series_fname_regex
 from monai_baldsam.io.formats import SUPPORTED_INPUTS_TEXT, InputFormat, detect_format
@@ -77,7 +78,6 @@ def _quiet_nvimgcodec() -> Iterator[None]:
 @functools.lru_cache(maxsize=2)
 def _loader(keep_dtype: bool) -> Any:
     """One ``LoadImage`` per dtype policy (building one instantiates every MONAI reader, so it is cached)."""
-    from monai.transforms import LoadImage
 
     with _quiet_nvimgcodec():
         return LoadImage(image_only=True, ensure_channel_first=True, dtype=None if keep_dtype else np.float32)
@@ -104,8 +104,6 @@ def _picture_for_mask(img: Any) -> Any:
 
 
 def _make_reader(fmt: InputFormat, info: DicomInfo | None, for_mask: bool) -> Any:
-    from monai.data import NibabelReader, PILReader, PydicomReader
-
     if fmt is InputFormat.PICTURE:
         return PILReader(converter=_picture_for_mask if for_mask else _picture_for_image)
     if fmt is InputFormat.NIFTI:

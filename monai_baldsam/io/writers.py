@@ -15,8 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 import torch
+from monai.data.utils import to_affine_nd
+from PIL import Image
 
 from monai_baldsam.io.atomic import atomic_path, check_output_path
 from monai_baldsam.io.formats import MASK_OUTPUT_SUFFIXES, NIFTI_SUFFIXES, full_suffix
@@ -58,8 +61,6 @@ def _spatial(array: np.ndarray, reference: Any, what: str) -> np.ndarray:
 
 
 def _ref_affine(reference: Any) -> np.ndarray:
-    from monai.data.utils import to_affine_nd
-
     affine = getattr(reference, "affine", None)
     if affine is None:
         return np.eye(4)
@@ -93,8 +94,6 @@ def _nifti_codes(reference: Any) -> tuple[int, int]:
 
 
 def _save_nifti(data: np.ndarray, reference: Any, tmp: Path) -> None:
-    import nibabel as nib
-
     affine = _ref_affine(reference)
     img = nib.Nifti1Image(data, affine)
     qcode, scode = _nifti_codes(reference)
@@ -105,8 +104,6 @@ def _save_nifti(data: np.ndarray, reference: Any, tmp: Path) -> None:
 
 
 def _save_png(data_xy: np.ndarray, tmp: Path) -> None:
-    from PIL import Image
-
     Image.fromarray(np.ascontiguousarray(data_xy.T), mode="L").save(str(tmp), format="PNG")
 
 

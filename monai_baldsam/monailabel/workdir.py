@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from monai_baldsam.io.atomic import atomic_write_bytes
+from monai_baldsam.monailabel import app_dir
 
 __all__ = ["APP_FILES", "AppCopy", "copy_app"]
 
@@ -31,8 +32,6 @@ APP_FILES: tuple[str, ...] = ("main.py",)
 
 
 def _package_app_dir() -> Path:
-    from monai_baldsam.monailabel import app_dir
-
     return app_dir()
 
 

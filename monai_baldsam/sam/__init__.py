@@ -4,7 +4,6 @@ from monai_baldsam.sam.backbones import (
     BACKBONES,
     DEFAULT_BACKBONE,
     BackboneSpec,
-    SamBackbone,
     build_sam_vit,
     get_backbone_spec,
     load_backbone,
@@ -12,6 +11,7 @@ from monai_baldsam.sam.backbones import (
 )
 from monai_baldsam.sam.checkpoints import CheckpointError
 from monai_baldsam.sam.embedding_cache import EmbeddingCache, EmbeddingKey, content_hash
+from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import Prediction, SamPredictor, SliceEmbedding
 
 __all__ = [

@@ -7,11 +7,12 @@ the expected one is refused with a message naming the file, the expected and the
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 import threading
-from pathlib import Path
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -139,7 +140,6 @@ def load_checkpoint_payload(path: Path, sha256: str | None, fmt: str, what: str,
 def card_sha256(weights: Path, key: str, what: str, required: bool) -> str | None:
     """The SHA-256 recorded under ``key`` in the JSON card beside ``weights`` (same stem); ``None`` without a card,
     unless ``required`` (a shipped file), which raises ``FileNotFoundError``."""
-    import json
 
     card = weights.with_suffix(".json")
     if not card.is_file():

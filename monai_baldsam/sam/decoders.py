@@ -5,7 +5,7 @@ mask decoder trained further for clicks on this project's training folders, the 
 (:mod:`monai_baldsam.decoder`); its card (JSON beside the file) lists the data by hash, the settings and the
 validation curves. A loaded click decoder answers every prompt that holds a click (a click alone, clicks after a box,
 with or without the previous mask); a box alone is still answered by the checkpoint's own decoder, which was trained
-for it on far more data (:meth:`~monai_baldsam.sam.backbones.SamBackbone.decoder_modules`), so box results do not
+for it on far more data (:meth:`~monai_baldsam.sam.model.SamBackbone.decoder_modules`), so box results do not
 move. A decoder file holds only these two modules (fp16, under 10 MB), is verified against its card's
 SHA-256 and refused on another backbone or encoder checkpoint.
 
@@ -18,7 +18,7 @@ import copy
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping
 
 import torch
 
@@ -29,9 +29,7 @@ from monai_baldsam.sam.checkpoints import (
     load_checkpoint_payload,
     resolve_weights_file,
 )
-
-if TYPE_CHECKING:  # backbones.py imports this module to load a decoder with the backbone
-    from monai_baldsam.sam.backbones import SamBackbone
+from monai_baldsam.sam.model import SamBackbone
 
 __all__ = ["DECODER_FORMAT", "ORIGINAL_DECODER", "WEIGHTS_DIR", "SHIPPED_DECODERS", "DEFAULT_DECODERS",
            "default_decoder", "resolve_decoder", "save_decoder", "apply_decoder", "follows_clicks"]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import warnings
 from enum import Enum
 from pathlib import Path
 from typing import Protocol
@@ -26,8 +27,8 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from monai_baldsam.sam.backbones import SamBackbone
 from monai_baldsam.sam.checkpoints import CACHE_ENV_VAR
+from monai_baldsam.sam.model import SamBackbone
 
 __all__ = ["EncoderRuntime", "ImageEncoderRunner", "TorchEncoder", "OpenVinoEncoder", "openvino_available",
            "default_encoder_runtime", "make_encoder", "openvino_cache_dir"]
@@ -140,7 +141,6 @@ class OpenVinoEncoder:
 
     def _convert(self, xml_path: Path) -> Path:
         example = torch.zeros(1, 3, self.img_size, self.img_size, device=self.backbone.device)
-        import warnings
 
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")  # tracer warnings about python-side shape arithmetic

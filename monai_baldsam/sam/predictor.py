@@ -15,7 +15,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from monai_baldsam.sam.backbones import SamBackbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache, EmbeddingKey, content_hash
 from monai_baldsam.sam.encoder_runtime import ImageEncoderRunner, TorchEncoder
 from monai_baldsam.sam.geometry import (
@@ -25,6 +24,7 @@ from monai_baldsam.sam.geometry import (
     slice_boxes_to_sam_boxes,
     slice_xy_to_sam_xy,
 )
+from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.prompt_checks import check_box, check_points_inside
 
 __all__ = ["SliceEmbedding", "Prediction", "SamPredictor", "to_sam_image"]

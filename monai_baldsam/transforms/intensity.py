@@ -45,6 +45,7 @@ __all__ = [
     "apply_window",
     "WindowIntensity",
     "WindowIntensityd",
+    "default_window",
 ]
 
 MODALITY_META_KEY = "modality"
@@ -283,3 +284,12 @@ class WindowIntensityd(MapTransform):
         for key in self.key_iterator(d):
             d[key] = self.windower(d[key])
         return d
+
+
+def default_window(image: MetaTensor) -> WindowIntensity:
+    """The window for an image whose modality may be unknown: CT presets for CT, percentiles for MR/US and for
+    volumes of unknown modality, whole-image min-max for pictures (LiteMedSAM's own normalisation)."""
+    modality = str(image.meta.get("modality", "unknown")).upper() if isinstance(image, MetaTensor) else "UNKNOWN"
+    if modality in ("", "UNKNOWN", "NONE") and image.ndim == 4:
+        return WindowIntensity(WindowMode.PERCENTILE)
+    return WindowIntensity(WindowMode.AUTO, modality=None if modality in ("", "UNKNOWN", "NONE") else modality)

@@ -35,6 +35,13 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
+from monai_baldsam.head.checkpoint import load_head
+from monai_baldsam.head.click_model import BayesianHeadClickModel
+from monai_baldsam.head.registry import resolve_head
+from monai_baldsam.interaction.model import SamClickModel
+from monai_baldsam.sam.backbones import load_backbone
+from monai_baldsam.sam.embedding_cache import EmbeddingCache
+from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.usam.checkpoint import (
     DEFAULT_USAM,
     SHIPPED_USAM,
@@ -46,14 +53,14 @@ from monai_baldsam.usam.checkpoint import (
 )
 from monai_baldsam.usam.model import TARGETS, MaskQuality, UsamConfig, UsamHeads
 from monai_baldsam.usam.scorer import Assessment, UsamModel
-from monai_baldsam.usam.stopping import StopRule, StoppingPolicy, stopping_outcomes
+from monai_baldsam.usam.stopping import StoppingPolicy, StopRule, stopping_outcomes
 from monai_baldsam.usam.tokens import DecoderTokens, TokenCapture, decoder_readout
 
 if TYPE_CHECKING:
     import torch
 
-    from monai_baldsam.evaluation.model import ClickModel
-    from monai_baldsam.sam.backbones import SamBackbone
+    from monai_baldsam.interaction.model import ClickModel
+    from monai_baldsam.sam.model import SamBackbone
 
 __all__ = [
     "load_usam",
@@ -93,10 +100,6 @@ def load_usam(name_or_path: str | os.PathLike[str] = DEFAULT_USAM, backbone: str
         sha256: expected hash of a heads file without a card.
         device, cache_items: for a backbone loaded here.
     """
-    from monai_baldsam.evaluation.model import SamClickModel
-    from monai_baldsam.sam.backbones import load_backbone
-    from monai_baldsam.sam.embedding_cache import EmbeddingCache
-    from monai_baldsam.sam.predictor import SamPredictor
 
     found = resolve_usam(name_or_path)
     if click_model is None:
@@ -105,10 +108,6 @@ def load_usam(name_or_path: str | os.PathLike[str] = DEFAULT_USAM, backbone: str
         if head is None:
             click_model = SamClickModel(predictor)
         else:
-            from monai_baldsam.head.checkpoint import load_head
-            from monai_baldsam.head.click_model import BayesianHeadClickModel
-            from monai_baldsam.head.registry import resolve_head
-
             head_file = resolve_head(head)
             click_model = BayesianHeadClickModel.from_trained(predictor, load_head(head_file.path, model,
                                                                                    sha256=head_file.sha256))

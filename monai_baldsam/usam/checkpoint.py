@@ -18,13 +18,13 @@ import torch
 
 from monai_baldsam.head.checkpoint import backbone_signature
 from monai_baldsam.io.atomic import atomic_write_bytes
-from monai_baldsam.sam.backbones import SamBackbone
 from monai_baldsam.sam.checkpoints import (
     CheckpointError,
     WeightsFile,
     load_checkpoint_payload,
     resolve_weights_file,
 )
+from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.usam.model import UsamConfig, UsamHeads
 
 __all__ = ["USAM_FORMAT", "WEIGHTS_DIR", "SHIPPED_USAM", "DEFAULT_USAM", "UsamFile", "TrainedUsam", "save_usam",

@@ -45,11 +45,11 @@ import torch
 from scipy import ndimage
 
 from monai_baldsam.bayes.acquisition import binary_entropy
-from monai_baldsam.evaluation.geometry import jitter_boxes, mask_boxes
-from monai_baldsam.evaluation.metrics import iou_score
-from monai_baldsam.evaluation.model import ClickModel, ModelOutput
-from monai_baldsam.evaluation.policies import make_policy
-from monai_baldsam.evaluation.simulator import make_first_prompt, run_first_interaction, run_session
+from monai_baldsam.interaction.geometry import jitter_boxes, mask_boxes
+from monai_baldsam.interaction.metrics import iou_score
+from monai_baldsam.interaction.model import ClickModel, ModelOutput
+from monai_baldsam.interaction.policies import make_policy
+from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.io.atomic import atomic_write_bytes
 from monai_baldsam.sam.checkpoints import CACHE_ENV_VAR
 from monai_baldsam.sam.geometry import postprocess_low_res_logits
@@ -190,7 +190,7 @@ def simulate_states(embedding: SliceEmbedding, truth: np.ndarray, sam_model: Cli
     Args:
         embedding: the image's embedding for ``sam_model`` and ``head_model`` (one backbone).
         truth: ``(H, W)`` bool ground truth (SAM orientation).
-        sam_model: the plain decoder (:class:`~monai_baldsam.evaluation.model.SamClickModel`).
+        sam_model: the plain decoder (:class:`~monai_baldsam.interaction.model.SamClickModel`).
         head_model: a Bayesian head click model on the same backbone, or None (no head states).
         config: :class:`StateConfig`; rng: this image's generator.
         large_model, large_embedding: a second backbone's plain decoder and the image's embedding through it (model

@@ -1,7 +1,7 @@
 """A click model with UncertainSAM heads: every prediction comes with its :class:`~monai_baldsam.usam.model.MaskQuality`.
 
 :class:`UsamModel` wraps any click model that decodes with a SAM backbone (the plain decoder,
-:class:`~monai_baldsam.evaluation.model.SamClickModel`, or a Bayesian prediction head,
+:class:`~monai_baldsam.interaction.model.SamClickModel`, or a Bayesian prediction head,
 :class:`~monai_baldsam.head.click_model.BayesianHeadClickModel`). The decoder's tokens are captured by hooks during
 the model's own decoder call, so the quality costs one pass of the small heads and a few reductions on the
 low-resolution grid, never a second decoder call. It follows the click-model protocol itself (``predict`` returns
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from monai_baldsam.evaluation.model import ClickModel, ModelOutput, SamClickModel
+from monai_baldsam.interaction.model import ClickModel, ModelOutput, SamClickModel
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 from monai_baldsam.usam.features import quality_features, valid_low_res
 from monai_baldsam.usam.model import MaskQuality, UsamHeads

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from monai_baldsam.evaluation.policies import Click, ClickContext, ClickPolicy
+from monai_baldsam.interaction.policies import Click, ClickContext, ClickPolicy
 
 __all__ = ["StopRule", "StoppingPolicy", "stopping_outcomes"]
 

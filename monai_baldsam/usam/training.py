@@ -31,17 +31,20 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from monai_baldsam.evaluation.data import EvalCase, discover_cases
-from monai_baldsam.evaluation.model import ClickModel, SamClickModel
-from monai_baldsam.head.checkpoint import backbone_signature
+from monai_baldsam.head.checkpoint import backbone_signature, load_head
+from monai_baldsam.head.click_model import BayesianHeadClickModel
 from monai_baldsam.head.embedding_store import EmbeddingStore
 from monai_baldsam.head.optim_config import OptimConfig
-from monai_baldsam.head.training import TrainResult, display_data_dir
+from monai_baldsam.head.registry import WEIGHTS_DIR, resolve_head
+from monai_baldsam.head.training import TrainResult, checked_outputs, display_data_dir
 from monai_baldsam.head.training_data import TrainItem, load_items
+from monai_baldsam.interaction.model import ClickModel, SamClickModel
 from monai_baldsam.io.atomic import atomic_write_text
-from monai_baldsam.sam.backbones import SamBackbone, load_backbone
+from monai_baldsam.io.cases import EvalCase, discover_cases
+from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.checkpoints import file_sha256
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
+from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 from monai_baldsam.usam.checkpoint import save_usam
 from monai_baldsam.usam.data import ImageStates, StateConfig, StateStore, image_rng, simulate_states
@@ -186,9 +189,6 @@ def _metrics(heads: UsamHeads, states: Sequence[ImageStates]) -> dict[str, Any]:
 def _head_click_model(head: str | ClickModel | None, predictor: SamPredictor) -> tuple[ClickModel | None, dict]:
     if head is None or not isinstance(head, str):
         return head, {"head": None if head is None else getattr(head, "signature", type(head).__name__)}
-    from monai_baldsam.head.checkpoint import load_head
-    from monai_baldsam.head.click_model import BayesianHeadClickModel
-    from monai_baldsam.head.registry import resolve_head
 
     found = resolve_head(head)
     trained = load_head(found.path, predictor.backbone, sha256=found.sha256)
@@ -198,7 +198,6 @@ def _head_click_model(head: str | ClickModel | None, predictor: SamPredictor) ->
 
 def _head_training_images(head_info: dict) -> set[str]:
     """Image hashes the Bayesian head trained on (from its card), to put last in the draw."""
-    from monai_baldsam.head.registry import WEIGHTS_DIR
 
     name = head_info.get("head_file")
     card = WEIGHTS_DIR / Path(str(name)).with_suffix(".json").name if name else None
@@ -232,11 +231,7 @@ def train_usam(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     started = time.time()
     states = states or StateConfig()
     config = config or UsamTrainConfig()
-    out = Path(out).expanduser()
-    card_path = out.with_suffix(".json")
-    for path in (out, card_path):
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists: choose another output path or pass overwrite=True")
+    out, card_path = checked_outputs(out, overwrite)
     model = load_backbone(backbone, device=device) if isinstance(backbone, str) else backbone.to(device)
     predictor = SamPredictor(model, EmbeddingCache(max_items=8))
     sam_model = SamClickModel(predictor)
@@ -255,25 +250,10 @@ def train_usam(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
               "large": None if large_backbone is None else backbone_signature(large_backbone),
               "states": asdict(states), "seed": seed}
 
-    def states_of(items: Sequence[TrainItem], desc: str) -> list[ImageStates]:
-        found: list[ImageStates] = []
-        for item in tqdm(items, desc=desc, unit="image", disable=not progress):
-            signature = StateStore.signature(image_sha256=item.sha256["image"], mask_sha256=item.sha256["mask"],
-                                             name=item.case.name, **common)
-            cached = state_store.get(signature)
-            if cached is None:
-                embedding = SliceEmbedding(item.embedding.to(model.device), item.original_hw)
-                large_embedding = None
-                if large_model is not None and item.image is not None:
-                    large_embedding = large_model.encode(item.image)
-                cached = simulate_states(embedding, item.truth, sam_model, head_model, states,
-                                         image_rng(seed, item.case.name), large_model, large_embedding)
-                state_store.put(signature, cached)
-            found.append(cached)
-        return found
-
-    train_states = states_of(train_items, "train states")
-    val_states = states_of(val_items, "val states")
+    simulation = _StateSimulation(state_store, common, model, sam_model, head_model, states, seed, large_model,
+                                  progress)
+    train_states = simulation.states_of(train_items, "train states")
+    val_states = simulation.states_of(val_items, "val states")
     usam_config = UsamConfig.for_decoder(model.mask_decoder, model_gap=large_model is not None,
                                          **dict(head_options or {}))
     x_val, y_val = _stack(val_states) if val_states else (torch.zeros((0, usam_config.in_features)),
@@ -300,3 +280,35 @@ def train_usam(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     }
     atomic_write_text(card_path, json.dumps(card, indent=1) + "\n", overwrite=overwrite)
     return TrainResult(written, card_path, card)
+
+
+@dataclass
+class _StateSimulation:
+    """Simulated click states of each image (plain decoder, head, large backbone), cached on disk by content."""
+
+    store: StateStore
+    common: dict[str, Any]
+    model: SamBackbone
+    sam_model: SamClickModel
+    head_model: ClickModel | None
+    states: StateConfig
+    seed: int
+    large_model: SamClickModel | None
+    progress: bool
+
+    def states_of(self, items: Sequence[TrainItem], desc: str) -> list[ImageStates]:
+        found: list[ImageStates] = []
+        for item in tqdm(items, desc=desc, unit="image", disable=not self.progress):
+            signature = StateStore.signature(image_sha256=item.sha256["image"], mask_sha256=item.sha256["mask"],
+                                             name=item.case.name, **self.common)
+            cached = self.store.get(signature)
+            if cached is None:
+                embedding = SliceEmbedding(item.embedding.to(self.model.device), item.original_hw)
+                large_embedding = None
+                if self.large_model is not None and item.image is not None:
+                    large_embedding = self.large_model.encode(item.image)
+                cached = simulate_states(embedding, item.truth, self.sam_model, self.head_model, self.states,
+                                         image_rng(self.seed, item.case.name), self.large_model, large_embedding)
+                self.store.put(signature, cached)
+            found.append(cached)
+        return found

@@ -1,6 +1,6 @@
 """3D volumes: slice-wise SAM with propagation through the object, corrections, and DICOM SEG output.
 
-* :mod:`~monai_baldsam.volume.geometry` - voxel spacing, the through-plane axis, boxes from masks in mm (pure).
+* :mod:`~monai_baldsam.transforms.volume_geometry` - voxel spacing, the through-plane axis, boxes from masks in mm (pure).
 * :mod:`~monai_baldsam.volume.stopping` - the rule that ends propagation (pure).
 * :mod:`~monai_baldsam.volume.propagation` - settings and the prompt one slice gives the next.
 * :mod:`~monai_baldsam.volume.session` - :class:`VolumeSession`: prompt, propagate, correct, re-propagate.
@@ -12,7 +12,7 @@ Importing the package loads no model and no data.
 
 from __future__ import annotations
 
-from monai_baldsam.volume.geometry import (
+from monai_baldsam.transforms.volume_geometry import (
     expand_box_mm,
     mask_area_mm2,
     mask_box_slice_xy,

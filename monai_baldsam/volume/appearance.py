@@ -19,6 +19,7 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from monai_baldsam.sam.geometry import pad_bottom_right, resize_longest_side
 
@@ -39,7 +40,6 @@ def mask_to_embedding_grid(mask_ab: np.ndarray, img_size: int, grid_hw: Sequence
 
 def ring_around(mask_ab: np.ndarray, ring_mm: float, spacing_xy: Sequence[float]) -> np.ndarray:
     """Pixels within ``ring_mm`` (Euclidean, in mm on anisotropic pixels) outside the mask ``[x, y]``."""
-    from scipy import ndimage
 
     mask = np.asarray(mask_ab).astype(bool)
     if not mask.any():

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from monai_baldsam.inferers.slicewise import SlicePrompt
-from monai_baldsam.volume.geometry import expand_box_mm, mask_box_slice_xy
+from monai_baldsam.transforms.volume_geometry import expand_box_mm, mask_box_slice_xy
 from monai_baldsam.volume.stopping import StopRule
 
 __all__ = ["PropagationPrompt", "PropagationConfig", "propagation_prompt"]

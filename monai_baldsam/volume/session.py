@@ -38,15 +38,17 @@ import numpy as np
 import torch
 from monai.data import MetaTensor
 
-from monai_baldsam.evaluation.model import ClickModel, ModelOutput
 from monai_baldsam.inferers.slicewise import SlicePrompt, SliceWiseSamInferer
+from monai_baldsam.interaction.model import ClickModel, ModelOutput
+from monai_baldsam.interaction.prompts import UserPrompts, to_slice_prompts
 from monai_baldsam.sam.embedding_cache import EmbeddingCache, content_hash
 from monai_baldsam.sam.predictor import Prediction, SamPredictor, SliceEmbedding
-from monai_baldsam.segmentation import UserPrompts, default_window, to_slice_prompts
+from monai_baldsam.transforms.intensity import default_window
 from monai_baldsam.transforms.prompts import slice_xy_to_ijk
 from monai_baldsam.transforms.slicing import slice_axes
+from monai_baldsam.transforms.volume_geometry import mask_area_mm2, resolve_axis, slice_spacing_xy, voxel_spacing
+from monai_baldsam.usam.tokens import TokenCapture
 from monai_baldsam.volume.appearance import AppearanceModel
-from monai_baldsam.volume.geometry import mask_area_mm2, resolve_axis, slice_spacing_xy, voxel_spacing
 from monai_baldsam.volume.propagation import PropagationConfig, propagation_prompt
 from monai_baldsam.volume.stopping import StopReason
 from monai_baldsam.volume.uncertainty_cache import SliceScores, SliceUncertaintyCache, prompt_signature
@@ -168,7 +170,7 @@ class VolumeSession:
             :func:`monai_baldsam.io.load_image`; pick one channel of a multi-channel volume first).
         predictor: the :class:`SamPredictor`; its embedding cache is used (one is added when it has none).
         axis: slicing axis; ``None``: the acquisition's through-plane axis (largest voxel size, ties -> 2).
-        window: intensity window (default: :func:`monai_baldsam.segmentation.default_window`, decided per volume).
+        window: intensity window (default: :func:`monai_baldsam.transforms.intensity.default_window`, decided per volume).
         config: propagation settings (:class:`PropagationConfig`).
         batch_size: slices per encoder batch.
         prefetch: slices encoded together while propagating (default: ``batch_size`` on CUDA, 1 on CPU, where
@@ -318,7 +320,6 @@ class VolumeSession:
         """SAM's decoder on ``prompt``; with ``judge`` and a usam model, the mask's quality from the same call."""
         if not judge or self.usam is None:
             return self.inferer.decode(self.predictor, embedding, prompt), None
-        from monai_baldsam.usam.tokens import TokenCapture
 
         with TokenCapture(self.predictor.backbone.mask_decoder) as capture:
             prediction = self.inferer.decode(self.predictor, embedding, prompt)

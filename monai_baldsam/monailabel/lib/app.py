@@ -51,6 +51,7 @@ from monai_baldsam.monailabel.lib.scoring import BaldScoring, UsamScoring
 from monai_baldsam.monailabel.lib.strategy import ScoreStrategy
 from monai_baldsam.monailabel.lib.trainer import HeadTrainer
 from monai_baldsam.monailabel.lib.validation import RequestError, check_image_id, is_upload, to_http
+from monai_baldsam.usam import resolve_usam
 
 __all__ = ["BaldSamApp", "default_model_dir"]
 
@@ -71,7 +72,6 @@ def _usam_heads(name: str, backbone: str) -> str | None:
         return None
     if backbone != "lite_medsam" and not name.endswith(".pt"):
         return None  # the shipped heads are LiteMedSAM's
-    from monai_baldsam.usam import resolve_usam
 
     try:
         resolve_usam(name)

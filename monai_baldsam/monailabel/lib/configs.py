@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from monai_baldsam.bundles import bundle_dir, list_bundles
+from monai_baldsam.head.registry import resolve_head
+
 __all__ = ["ModelConfig", "REGISTRY_FALLBACK", "discover_configs", "select_configs"]
 
 #: bundle name -> (registry head, spatial dims, domain, label) when ``monai_baldsam.bundles`` is missing.
@@ -55,10 +58,6 @@ def _label_name(label_classes: str, default: str) -> str:
 
 
 def _from_bundles() -> list[ModelConfig] | None:
-    try:
-        from monai_baldsam.bundles import bundle_dir, list_bundles
-    except ImportError:
-        return None
     configs = []
     for name in list_bundles():
         root = bundle_dir(name)
@@ -79,8 +78,6 @@ def _from_bundles() -> list[ModelConfig] | None:
 
 
 def _from_registry() -> list[ModelConfig]:
-    from monai_baldsam.head.registry import resolve_head
-
     configs = []
     for name, (head, dims, domain, label) in REGISTRY_FALLBACK.items():
         found = resolve_head(head)

@@ -18,8 +18,9 @@ from dataclasses import dataclass
 import torch
 
 from monai_baldsam.monailabel.lib.heads import HeadStore, HeadVersion
-from monai_baldsam.sam.backbones import SamBackbone, load_backbone
+from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
+from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.segmentation import Segmenter
 
 __all__ = ["LoadedModel", "ModelHub"]

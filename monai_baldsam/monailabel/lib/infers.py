@@ -40,13 +40,20 @@ from monai.data import MetaTensor
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from monailabel.transform.writer import Writer
 
+from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.io import load_image as read_image, write_probability_map
 from monai_baldsam.monailabel.lib.configs import ModelConfig
 from monai_baldsam.monailabel.lib.heads import HeadStore
 from monai_baldsam.monailabel.lib.hub import LoadedModel, ModelHub
-from monai_baldsam.monailabel.lib.prompts import (SlicerPrompts, fit_to_image, parse_request, prompts_2d,
-                                                  prompts_3d, slice_of_request, truthy)
-from monai_baldsam.segmentation import UserPrompts
+from monai_baldsam.monailabel.lib.prompts import (
+    SlicerPrompts,
+    fit_to_image,
+    parse_request,
+    prompts_2d,
+    prompts_3d,
+    slice_of_request,
+    truthy,
+)
 from monai_baldsam.suggestion import BITS_PER_NAT, best_volume_click, suggest_2d
 from monai_baldsam.volume.session import VolumeSession
 

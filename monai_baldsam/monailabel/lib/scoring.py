@@ -31,13 +31,14 @@ from monailabel.interfaces.tasks.scoring import ScoringMethod
 from tqdm.auto import tqdm
 
 from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
+from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.monailabel.lib.datastore_info import update_image_info_fresh
 from monai_baldsam.monailabel.lib.heads import HeadVersion
 from monai_baldsam.monailabel.lib.infers import BaldSamInfer
-from monai_baldsam.segmentation import UserPrompts
 from monai_baldsam.suggestion import BITS_PER_NAT
 from monai_baldsam.transforms.slicing import slice_axes
-from monai_baldsam.volume.geometry import resolve_axis
+from monai_baldsam.transforms.volume_geometry import resolve_axis
+from monai_baldsam.usam import load_usam, resolve_usam
 
 __all__ = ["SCORE_KEYS", "mi_summary", "scoring_slices", "ImageScoring", "BaldScoring", "UsamScoring"]
 
@@ -184,7 +185,6 @@ class UsamScoring(ImageScoring):
     def __init__(self, infers: Mapping[str, BaldSamInfer], usam: str = "general", slices: int = 3) -> None:
         super().__init__("usam", "UncertainSAM: the lowest predicted IoU of the current model's mask first "
                                  "(unlabeled images)", infers, slices)
-        from monai_baldsam.usam import resolve_usam
 
         self.usam_file = resolve_usam(usam)
         self._models: dict[tuple[str, str | None], Any] = {}
@@ -193,8 +193,6 @@ class UsamScoring(ImageScoring):
         return super().is_current(record, task, head) and record.get("usam_sha256") == self.usam_file.sha256
 
     def _usam(self, task: BaldSamInfer) -> Any:
-        from monai_baldsam.usam import load_usam
-
         loaded = task.hub.model(task.model_config.name, task.store)
         key = (task.model_config.name, loaded.head.sha256)
         if key not in self._models:

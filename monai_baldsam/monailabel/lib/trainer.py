@@ -26,9 +26,11 @@ from typing import Any
 import numpy as np
 import torch
 from monai.data import MetaTensor
+from monai.transforms import LoadImage
 from monailabel.interfaces.datastore import Datastore, DefaultLabelTag
 from monailabel.interfaces.tasks.train import TrainTask
 
+from monai_baldsam.head.training import TrainConfig, train_head
 from monai_baldsam.io import load_image, load_mask, write_mask
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.io.formats import MASK_OUTPUT_SUFFIXES, NIFTI_SUFFIXES, PICTURE_SUFFIXES, full_suffix
@@ -54,7 +56,6 @@ def label_mask(label_path: str | os.PathLike[str], image: MetaTensor) -> np.ndar
     spatial = tuple(int(s) for s in image.shape[1:])
     if full_suffix(path) in MASK_OUTPUT_SUFFIXES:
         return load_mask(path, reference=image, check_affine=False)[0].numpy().astype(np.uint8)
-    from monai.transforms import LoadImage
 
     data = np.asarray(LoadImage(image_only=True, reader="ITKReader")(str(path)))
     squeezed = data.reshape([s for s in data.shape if s != 1] or [1])
@@ -111,8 +112,6 @@ class HeadTrainer(TrainTask):
         return used
 
     def __call__(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
-        from monai_baldsam.head.training import TrainConfig, train_head
-
         start = time.time()
         epochs = int(request.get("max_epochs", 5))
         minutes = float(request.get("max_minutes", 10))

@@ -5,7 +5,7 @@ Protocol (one image, one policy):
 1. Interaction 1 is the first prompt, identical for every policy: ``box`` (the ground truth's bounding box,
    optionally jittered by a seeded fraction of its size) or ``click`` (the standard first click: the interior point
    farthest from the mask boundary, positive).
-2. Interactions ``2..N``: the policy places one click (:class:`~monai_baldsam.evaluation.policies.ClickPolicy`);
+2. Interactions ``2..N``: the policy places one click (:class:`~monai_baldsam.interaction.policies.ClickPolicy`);
    a click whose polarity the policy leaves open is answered from the ground truth at that pixel. The model is
    prompted with the first box (if any), every click so far and the previous low-resolution logits as
    ``mask_input``.
@@ -25,10 +25,10 @@ from enum import Enum
 
 import numpy as np
 
-from monai_baldsam.evaluation.geometry import farthest_points, jitter_boxes, mask_boxes
-from monai_baldsam.evaluation.metrics import dice_score, iou_score
-from monai_baldsam.evaluation.model import ClickModel, ModelOutput
-from monai_baldsam.evaluation.policies import ClickContext, ClickPolicy, Prompt, accumulate_prompt
+from monai_baldsam.interaction.geometry import farthest_points, jitter_boxes, mask_boxes
+from monai_baldsam.interaction.metrics import dice_score, iou_score
+from monai_baldsam.interaction.model import ClickModel, ModelOutput
+from monai_baldsam.interaction.policies import ClickContext, ClickPolicy, Prompt, accumulate_prompt
 from monai_baldsam.sam.predictor import SliceEmbedding
 
 __all__ = ["FirstPrompt", "FirstInteraction", "SessionResult", "make_first_prompt", "run_first_interaction",
@@ -127,7 +127,7 @@ def run_session(model: ClickModel, embedding: SliceEmbedding, truth: np.ndarray,
     """Run interactions ``2..n_interactions`` of one image with ``policy`` after the shared ``first`` interaction.
 
     Args:
-        model: the click model (see :class:`~monai_baldsam.evaluation.model.ClickModel`).
+        model: the click model (see :class:`~monai_baldsam.interaction.model.ClickModel`).
         embedding: the image's embedding from ``model.encode``.
         truth: ``(H, W)`` bool ground truth (SAM orientation).
         policy: the click policy; it sees ``truth`` only if ``policy.uses_ground_truth``.

@@ -15,7 +15,7 @@ Registered here: ``oracle`` (RITM/f-BRS), ``random_error``, ``random``, and the 
 the ablations in the README (chosen against on validation images of the training split): ``bald_pixel`` and
 ``entropy_pixel`` (plain pixel argmax), ``expected_error`` (``min(p, 1 - p)``) and ``bald_lookahead`` (BALD proposes,
 the model's expected entropy after each answer picks). The one-shot baseline ``one_shot`` (points drawn at once
-from the ground-truth interior, no feedback) is registered by :mod:`~monai_baldsam.evaluation.one_shot`. Others
+from the ground-truth interior, no feedback) is registered by :mod:`~monai_baldsam.interaction.one_shot`. Others
 register with :func:`register_policy`.
 """
 
@@ -29,8 +29,8 @@ import numpy as np
 import torch
 
 from monai_baldsam.bayes.acquisition import best_click, best_region_click, exclude_squares
-from monai_baldsam.evaluation.geometry import NO_CLICK, oracle_clicks, random_error_clicks
-from monai_baldsam.evaluation.model import ClickModel, ModelOutput
+from monai_baldsam.interaction.geometry import NO_CLICK, oracle_clicks, random_error_clicks
+from monai_baldsam.interaction.model import ClickModel, ModelOutput
 from monai_baldsam.sam.predictor import SliceEmbedding
 
 __all__ = [
@@ -168,7 +168,7 @@ def _single(points: np.ndarray, labels: np.ndarray) -> Click | None:
 
 class OraclePolicy(ClickPolicy):
     """The RITM/f-BRS simulated user: the centre (farthest from the boundary) of the larger error region,
-    deterministic (see :func:`monai_baldsam.evaluation.geometry.oracle_clicks` for the tie rules)."""
+    deterministic (see :func:`monai_baldsam.interaction.geometry.oracle_clicks` for the tie rules)."""
 
     name = "oracle"
     uses_ground_truth = True

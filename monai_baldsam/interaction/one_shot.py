@@ -13,7 +13,7 @@ one more policy (``one_shot``):
   subset, so each budget sees ``k - 1`` points drawn uniformly without replacement, and the budgets are nested (one
   sample path, as a user who had placed all points at once would see it at each count).
 * Interior: the ground-truth pixels at least ``min_depth_px`` (default 2) from the boundary, the image border
-  counting as boundary (:func:`~monai_baldsam.evaluation.geometry.padded_distance_transform`); the whole mask when
+  counting as boundary (:func:`~monai_baldsam.interaction.geometry.padded_distance_transform`); the whole mask when
   it is thinner than that. Uniform over the interior, not the deepest pixels: the deepest pixels crowd around the
   medial axis, so ``k`` of them repeat nearly the same point and the baseline would barely change with ``k``; uniform
   sampling is also PointPrompt's random strategy. The one-pixel boundary ring is left out because a ground-truth
@@ -29,8 +29,8 @@ from typing import Callable
 
 import numpy as np
 
-from monai_baldsam.evaluation.geometry import padded_distance_transform
-from monai_baldsam.evaluation.policies import Click, ClickContext, ClickPolicy, Prompt, register_policy
+from monai_baldsam.interaction.geometry import padded_distance_transform
+from monai_baldsam.interaction.policies import Click, ClickContext, ClickPolicy, Prompt, register_policy
 
 __all__ = ["DEFAULT_MIN_DEPTH_PX", "interior_candidates", "interior_order", "one_shot_points", "OneShotPolicy"]
 

@@ -1,4 +1,4 @@
-"""Evaluation data: find (image, mask) pairs in a folder or a MONAI datalist, and load one pair for SAM.
+"""Cases: find (image, mask) pairs in a folder or a MONAI datalist, and check their masks.
 
 Two layouts:
 
@@ -9,8 +9,7 @@ Two layouts:
 
 2D images only: volumes go through :mod:`monai_baldsam.evaluation.volumes` (a folder of volumes); a NIfTI file or a
 DICOM series folder among 2D cases, or in a datalist, is refused with a clear message.
-Images are windowed once per image with :func:`monai_baldsam.segmentation.default_window` (whole-image min-max for
-pictures) and turned into SAM's orientation (rows = ``y``, columns = ``x``).
+Loading a pair for SAM (windowed, in SAM's orientation) is :func:`monai_baldsam.interaction.cases.load_case`.
 """
 
 from __future__ import annotations
@@ -23,19 +22,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
 from monai_baldsam.io.formats import DICOM_SUFFIXES, NIFTI_SUFFIXES, PICTURE_SUFFIXES, full_suffix
-from monai_baldsam.io.readers import load_image, load_mask
-from monai_baldsam.segmentation import default_window
+from monai_baldsam.io.readers import load_mask
 
-__all__ = ["DATALIST_KEYS", "EvalCase", "LoadedCase", "discover_cases", "validate_masks", "load_case"]
+__all__ = ["DATALIST_KEYS", "NOT_YET_3D", "EvalCase", "VolumeCase", "checked_truth", "discover_cases",
+           "discover_volume_cases", "is_volume_folder", "validate_masks"]
 
 PathLike = str | os.PathLike
 
 #: Datalist sections searched, in order, when no key is named.
 DATALIST_KEYS: tuple[str, ...] = ("testing", "validation", "training")
 _SUFFIXES_2D = PICTURE_SUFFIXES + DICOM_SUFFIXES
-_NOT_YET_3D = ("3D volumes are evaluated from a folder that holds only volumes (images/ and masks/ of NIfTI files or "
+NOT_YET_3D = ("3D volumes are evaluated from a folder that holds only volumes (images/ and masks/ of NIfTI files or "
                "DICOM series folders; see monai_baldsam.evaluation.volumes), not here among 2D images: ")
 
 
@@ -48,16 +46,6 @@ class EvalCase:
     mask: Path
 
 
-@dataclass(frozen=True)
-class LoadedCase:
-    """A case ready for the simulator: ``image`` ``1 x 3 x H x W`` float in [0, 1] and ``truth`` ``(H, W)`` bool,
-    both in SAM's orientation (rows = y, columns = x)."""
-
-    case: EvalCase
-    image: torch.Tensor
-    truth: np.ndarray
-
-
 def _stem(path: Path) -> str:
     suffix = full_suffix(path)
     return path.name[: -len(suffix)] if suffix else path.name
@@ -65,7 +53,7 @@ def _stem(path: Path) -> str:
 
 def _refuse_3d(path: Path) -> None:
     if path.is_dir() or full_suffix(path) in NIFTI_SUFFIXES:
-        raise ValueError(f"{_NOT_YET_3D}{path} is a {'DICOM series folder' if path.is_dir() else 'NIfTI volume'}")
+        raise ValueError(f"{NOT_YET_3D}{path} is a {'DICOM series folder' if path.is_dir() else 'NIfTI volume'}")
 
 
 def _listing(folder: Path) -> dict[str, Path]:
@@ -159,9 +147,10 @@ def discover_cases(data: PathLike, datalist_key: str | None = None, limit: int |
     return cases[:limit] if limit is not None else cases
 
 
-def _checked_truth(case: EvalCase, mask: torch.Tensor) -> np.ndarray:
+def checked_truth(case: EvalCase, mask: torch.Tensor) -> np.ndarray:
+    """``mask`` (``1 x X x Y``) as ``(H = Y, W = X)`` bool, refusing a 3D or an empty mask."""
     if mask.ndim != 3:
-        raise ValueError(f"{_NOT_YET_3D}mask {case.mask} has shape {tuple(mask.shape[1:])}")
+        raise ValueError(f"{NOT_YET_3D}mask {case.mask} has shape {tuple(mask.shape[1:])}")
     truth = mask[0].cpu().numpy().astype(bool).T  # (X, Y) -> (H = Y, W = X)
     if not truth.any():
         raise ValueError(f"mask {case.mask} is empty: every evaluated image needs an object (remove the case or fix "
@@ -172,20 +161,43 @@ def _checked_truth(case: EvalCase, mask: torch.Tensor) -> np.ndarray:
 def validate_masks(cases: list[EvalCase]) -> None:
     """Read every mask once (cheap) so that a 3D or empty mask is reported before any model work."""
     for case in cases:
-        _checked_truth(case, load_mask(case.mask))
+        checked_truth(case, load_mask(case.mask))
 
 
-def load_case(case: EvalCase) -> LoadedCase:
-    """Load, check and window one case for the simulator (SAM orientation).
+@dataclass(frozen=True)
+class VolumeCase:
+    """A volume (NIfTI file or DICOM series folder) and its mask (same layout), named by the image's stem."""
 
-    Raises:
-        ValueError: a 3D image, a mask whose shape differs from the image's, an empty mask, an image with other
-            than 1, 3 or 4 channels.
-    """
-    image = load_image(case.image)
-    if image.ndim != 3:
-        raise ValueError(f"{_NOT_YET_3D}{case.image} has shape {tuple(image.shape[1:])}")
-    truth = _checked_truth(case, load_mask(case.mask, reference=image))
-    windowed = default_window(image)(image)
-    sam_image = SliceWiseSamInferer().sam_images(windowed, [0])
-    return LoadedCase(case, sam_image.contiguous(), truth)
+    name: str
+    image: Path
+    mask: Path
+
+
+def _volume_stem(path: Path) -> str:
+    suffix = full_suffix(path)
+    return path.name[: -len(suffix)] if suffix and path.is_file() else path.name
+
+
+def is_volume_folder(folder: str | Path) -> bool:
+    """Whether ``folder/images`` holds NIfTI volumes or DICOM series folders (rather than 2D pictures)."""
+    images = Path(folder).expanduser() / "images"
+    if not images.is_dir():
+        return False
+    entries = [p for p in images.iterdir() if not p.name.startswith(".")]
+    return bool(entries) and all(p.is_dir() or full_suffix(p) in NIFTI_SUFFIXES for p in entries)
+
+
+def discover_volume_cases(folder: str | Path, limit: int | None = None) -> list[VolumeCase]:
+    """The volumes of ``folder`` (``images/`` and ``masks/`` with matching names), sorted by name."""
+    root = Path(folder).expanduser()
+    if not is_volume_folder(root):
+        raise ValueError(f"{root} has no images/ folder of NIfTI volumes or DICOM series folders")
+    masks = {_volume_stem(p): p for p in (root / "masks").iterdir() if not p.name.startswith(".")} \
+        if (root / "masks").is_dir() else {}
+    cases = []
+    for image in sorted(p for p in (root / "images").iterdir() if not p.name.startswith(".")):
+        name = _volume_stem(image)
+        if name not in masks:
+            raise FileNotFoundError(f"volume {image.name} has no mask in {root / 'masks'} (expected the same name)")
+        cases.append(VolumeCase(name, image, masks[name]))
+    return cases[:limit] if limit else cases
