@@ -16,9 +16,8 @@ from monai.data import MetaTensor
 from monai_baldsam.head.checkpoint import head_decoder, load_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
 from monai_baldsam.head.registry import resolve_head
-from monai_baldsam.inferers.slicewise import SlicePrompt, SliceWiseSamInferer
+from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
 from monai_baldsam.interaction.model import ModelOutput, SamClickModel
-from monai_baldsam.interaction.prompts import UserPrompts, to_slice_prompts
 from monai_baldsam.sam.backbones import DEFAULT_BACKBONE, load_backbone
 from monai_baldsam.sam.decoders import ORIGINAL_DECODER, default_decoder, follows_clicks
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
@@ -26,6 +25,7 @@ from monai_baldsam.sam.encoder_runtime import EncoderRuntime, make_encoder
 from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 from monai_baldsam.transforms.intensity import WindowIntensity, default_window
+from monai_baldsam.transforms.prompts import SlicePrompt, UserPrompts, to_slice_prompts
 from monai_baldsam.transforms.slicing import slice_axes
 from monai_baldsam.transforms.volume_geometry import resolve_axis
 from monai_baldsam.usam import load_usam
@@ -34,7 +34,7 @@ from monai_baldsam.usam.scorer import Assessment, UsamModel
 from monai_baldsam.volume.propagation import PropagationConfig
 from monai_baldsam.volume.session import VolumeSession
 
-__all__ = ["Segmenter", "UserPrompts"]  # UserPrompts: defined in monai_baldsam.interaction.prompts
+__all__ = ["Segmenter", "UserPrompts"]  # UserPrompts: defined in monai_baldsam.transforms.prompts
 
 
 class Segmenter:

@@ -24,9 +24,8 @@ from monai.data import MetaTensor
 from monai_baldsam.bayes.acquisition import exclude_squares
 from monai_baldsam.interaction.model import ModelOutput
 from monai_baldsam.interaction.policies import BaldPolicy
-from monai_baldsam.interaction.prompts import UserPrompts, to_slice_prompts
 from monai_baldsam.segmentation import Segmenter
-from monai_baldsam.transforms.prompts import ijk_to_slice_xy, slice_xy_to_ijk
+from monai_baldsam.transforms.prompts import UserPrompts, ijk_to_slice_xy, slice_xy_to_ijk, to_slice_prompts
 from monai_baldsam.volume.session import VolumeSession, VolumeUncertainty
 
 __all__ = ["Suggestion", "suggest_2d", "exclude_near_clicks", "best_volume_click", "suggest_volume",

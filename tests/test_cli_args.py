@@ -18,10 +18,10 @@ from monai_baldsam.cli.main import build_parser, main
 from monai_baldsam.cli.model_args import apply_bundle, segmenter_from_args
 from monai_baldsam.cli.runtime_args import apply_threads, check_threads
 from monai_baldsam.cli.training_args import check_training_args
-from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.sam.backbones import get_backbone_spec
 from monai_baldsam.sam.checkpoints import CheckpointError
 from monai_baldsam.transforms.intensity import WindowIntensity
+from monai_baldsam.transforms.prompts import UserPrompts
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 

@@ -48,6 +48,20 @@ def test_suggest_2d_proposes_an_unclicked_point_and_writes_the_mi_map(tmp_path: 
     assert dist < 0.25 * max(height, width)
 
 
+def test_suggest_checks_the_clicks_once(tmp_path: Path, dev_dir, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command line checks the prompts against the image once and passes them down checked."""
+    from monai_baldsam.transforms import prompts as prompt_module
+
+    image, truth = _first_case(dev_dir, "busi")
+    ys, xs = np.nonzero(truth)
+    calls = []
+    original = prompt_module.check_points_inside
+    monkeypatch.setattr(prompt_module, "check_points_inside", lambda *a, **k: calls.append(k) or original(*a, **k))
+    out = _run(capsys, ["suggest", str(image), "--box", f"{xs.min()},{ys.min()},{xs.max()},{ys.max()}", "--fg",
+                        f"{int(np.median(xs))},{int(np.median(ys))}", "--bg", "2,2"])
+    assert out["suggestion"]["point"] and [k["what"] for k in calls] == ["foreground click", "background click"]
+
+
 def test_suggest_refuses_bad_input_and_writes_nothing(tmp_path: Path, dev_dir, capsys) -> None:
     image, truth = _first_case(dev_dir, "busi")
     height, width = truth.shape

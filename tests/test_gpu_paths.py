@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.io import load_image
 from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import suggest_2d
+from monai_baldsam.transforms.prompts import UserPrompts
 
 pytestmark = pytest.mark.gpu
 

@@ -8,11 +8,11 @@ import torch
 from monai.data import MetaTensor
 
 from monai_baldsam.inferers import SlicePrompt, SliceWiseSamInferer
-from monai_baldsam.interaction.prompts import UserPrompts, to_slice_prompts
 from monai_baldsam.io import load_image, load_mask
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.segmentation import Segmenter
+from monai_baldsam.transforms.prompts import UserPrompts, to_slice_prompts
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:

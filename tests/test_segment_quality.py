@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 
 from monai_baldsam.bundle.inference import BaldSamNetwork
-from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.io import load_image
 from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import suggest_2d, suggest_volume
+from monai_baldsam.transforms.prompts import UserPrompts
 from monai_baldsam.usam import UsamModel, resolve_usam
 
 BOX = [100.0, 100.0, 250.0, 250.0]

@@ -109,9 +109,9 @@ def test_volume_bald_on_a_dev_volume_does_not_ask_again_next_to_a_click(dev_dir)
     truth, then the next BALD click; it is not in the excluded square around the first one on its slice, and would
     not be without the exclusion either: the answer is part of the clicked slice's maps."""
     from monai_baldsam.evaluation.volumes import first_box
-    from monai_baldsam.interaction.prompts import UserPrompts
     from monai_baldsam.io import load_image, load_mask
     from monai_baldsam.segmentation import Segmenter
+    from monai_baldsam.transforms.prompts import UserPrompts
 
     folder = dev_dir("brats_mri3d")
     name = "brats_2013_pat0002_1.nii.gz"

@@ -158,3 +158,38 @@ def test_importing_transforms_first_has_no_import_cycle() -> None:
     code = "import monai_baldsam.transforms, monai_baldsam.sam.geometry; print('ok')"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_prompts_checked_at_the_boundary_are_not_checked_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    from monai_baldsam.transforms import prompts as prompt_module
+
+    user = prompt_module.UserPrompts(box=[1, 2, 5, 6, 7], foreground=[[3, 3, 5], [2, 2, 9]], background=[[4, 4, 5]])
+    calls = {"points": 0}
+    original = prompt_module.check_points_inside
+
+    def counting(*args, **kwargs):
+        calls["points"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(prompt_module, "check_points_inside", counting)
+    checked = prompt_module.check_prompts(user, (10, 10, 12), axis=2)
+    assert isinstance(checked, prompt_module.UserPrompts) and calls["points"] == 2  # foreground, background
+    assert sorted(checked.slices) == [5, 9] and checked.foreground == user.foreground
+    expected = prompt_module.to_slice_prompts(user, (10, 10, 12), axis=2)
+    calls["points"] = 0
+    again = prompt_module.to_slice_prompts(checked, (10, 10, 12), axis=2)
+    assert calls["points"] == 0 and prompt_module.check_prompts(checked, (10, 10, 12), axis=2) is checked
+    assert sorted(again) == sorted(expected)
+    for index in expected:
+        np.testing.assert_array_equal(again[index].points_xy, expected[index].points_xy)
+        np.testing.assert_array_equal(again[index].labels, expected[index].labels)
+    again[5].points_xy = None  # the caller's copy: the checked prompts keep their own grouping
+    assert checked.slices[5].points_xy is not None
+    # another image or another slicing axis: checked afresh, and refused where they do not fit
+    with pytest.raises(ValueError, match="outside"):
+        prompt_module.to_slice_prompts(checked, (10, 10, 8), axis=2)
+    calls["points"] = 0
+    prompt_module.to_slice_prompts(prompt_module.UserPrompts(foreground=[[3, 3, 5]]), (10, 10, 12), axis=0)
+    assert calls["points"] == 2
+    with pytest.raises(ValueError, match="no prompt"):
+        prompt_module.check_prompts(prompt_module.UserPrompts(), (10, 10))

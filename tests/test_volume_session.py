@@ -11,12 +11,11 @@ import pytest
 import torch
 from monai.data import MetaTensor
 
-from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.transforms.intensity import WindowIntensity
-from monai_baldsam.transforms.prompts import ijk_to_slice_xy
+from monai_baldsam.transforms.prompts import UserPrompts, ijk_to_slice_xy
 from monai_baldsam.volume import PropagationConfig, StopReason, StopRule, VolumeSession
 
 # The random ViT's masks are arbitrary, so the rule accepts every non-empty mask: these tests are about bookkeeping.
@@ -354,7 +353,7 @@ def test_uncertainty_is_cached_per_slice_and_recomputed_only_where_the_prompt_ch
 
 
 def test_uncertainty_cache_is_bounded_and_keys_on_the_prompt() -> None:
-    from monai_baldsam.inferers.slicewise import SlicePrompt
+    from monai_baldsam.transforms.prompts import SlicePrompt
     from monai_baldsam.volume.uncertainty_cache import SliceScores, SliceUncertaintyCache, prompt_signature
 
     box = SlicePrompt(box_xyxy=np.array([1.0, 2.0, 10.0, 12.0]))

@@ -21,12 +21,12 @@ import torch
 from monai.data import MetaTensor
 from monai.inferers import Inferer
 
-from monai_baldsam.interaction.prompts import UserPrompts, to_slice_prompts
 from monai_baldsam.io import load_image, write_mask, write_probability_map
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.io.formats import full_suffix
 from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import BITS_PER_NAT, suggest_2d, suggest_session
+from monai_baldsam.transforms.prompts import UserPrompts, to_slice_prompts
 
 __all__ = ["inference_items", "LoadPromptedImage", "prompted_collate", "PreparePromptedBatch", "BaldSamNetwork",
            "PromptedInferer", "SaveBaldSamOutputs"]

@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
     from monai.data import MetaTensor
 
-    from monai_baldsam.inferers.slicewise import SlicePrompt
-    from monai_baldsam.interaction.prompts import UserPrompts
     from monai_baldsam.transforms.intensity import WindowIntensity
+    from monai_baldsam.transforms.prompts import CheckedPrompts, UserPrompts
 
 __all__ = ["AXIS_HELP", "add_image_argument", "add_volume_arguments", "ImageInput", "load_image_input",
            "window_from_args"]
@@ -64,11 +63,12 @@ class ImageInput:
         ``--axis`` as given."""
         return self.axis if self.is_volume else self.requested_axis
 
-    def slice_prompts(self, prompts: UserPrompts) -> dict[int, SlicePrompt]:
-        """``prompts`` checked against the image (``ValueError`` before any model loads), grouped by slice."""
-        from monai_baldsam.interaction.prompts import to_slice_prompts
+    def checked_prompts(self, prompts: UserPrompts) -> CheckedPrompts:
+        """``prompts`` checked against the image once, here at the command line (``ValueError`` before any model
+        loads); passed down as they are, they are not checked again."""
+        from monai_baldsam.transforms.prompts import check_prompts
 
-        return to_slice_prompts(prompts, self.image.shape[1:], self.axis)
+        return check_prompts(prompts, self.image.shape[1:], self.axis)
 
 
 def load_image_input(args: argparse.Namespace) -> ImageInput:

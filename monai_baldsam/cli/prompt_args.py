@@ -33,6 +33,6 @@ def add_prompt_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def prompts_from_args(args: argparse.Namespace):  # -> UserPrompts (imported lazily: keeps --help fast)
-    from monai_baldsam.interaction.prompts import UserPrompts
+    from monai_baldsam.transforms.prompts import UserPrompts
 
     return UserPrompts(box=args.box, foreground=args.fg, background=args.bg)

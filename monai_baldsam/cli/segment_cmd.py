@@ -26,8 +26,8 @@ from monai_baldsam.cli.runtime_args import add_device_argument
 if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
     from monai.data import MetaTensor
 
-    from monai_baldsam.interaction.prompts import UserPrompts
     from monai_baldsam.segmentation import Segmenter
+    from monai_baldsam.transforms.prompts import UserPrompts
     from monai_baldsam.volume.session import PropagationRun, VolumeSession
 
 __all__ = ["add_parser", "run"]
@@ -127,11 +127,10 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     apply_bundle(args)
-    prompts = prompts_from_args(args)
     source = load_image_input(args)
     image, axis = source.image, source.axis
     propagate = _check_volume_options(image, args.propagate, args.seg_out)
-    slice_prompts = source.slice_prompts(prompts)  # validate before loading the model
+    prompts = source.checked_prompts(prompts_from_args(args))  # checked once, before loading the model
     inputs = source.inputs
     out = check_output_path(args.out, inputs, (), args.overwrite)
     seg_out = check_output_path(args.seg_out, inputs, (out,), args.overwrite) if args.seg_out else None
@@ -167,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
     written = write_mask(label, image, out, overwrite=args.overwrite)
     report = {"image": str(args.image), "shape": list(image.shape[1:]), "backbone": segmenter.predictor.backbone.signature,
               "head": args.head,
-              "mask": str(written), "foreground_voxels": int(label.sum()), "slices": sorted(slice_prompts)}
+              "mask": str(written), "foreground_voxels": int(label.sum()), "slices": sorted(prompts.slices)}
     if image.ndim == 4:
         report["axis"] = axis
     if usam_note is not None:
@@ -181,8 +180,8 @@ def run(args: argparse.Namespace) -> int:
         report["seg"] = str(write_dicom_seg(label, image, seg_out, overwrite=args.overwrite, protected=(out,),
                                             model_name=segmenter.predictor.backbone.signature))
     if overlay is not None:
-        index = min(slice_prompts)
-        prompt = slice_prompts[index]
+        index = min(prompts.slices)
+        prompt = prompts.slices[index]
         windowed, mask_2d = segmenter.windowed(image), label
         if image.ndim == 4:
             windowed = extract_slice(windowed, axis, index)

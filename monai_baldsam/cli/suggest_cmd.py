@@ -62,10 +62,9 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--footprint is a fraction of the image's shorter side in [0, 0.5), got {args.footprint}")
     if args.gate is not None and not 0.0 <= args.gate <= 1.0:
         raise ValueError(f"--gate is a fraction of the highest MI in [0, 1], got {args.gate}")
-    prompts = prompts_from_args(args)
     source = load_image_input(args)
     image, is_volume = source.image, source.is_volume
-    source.slice_prompts(prompts)  # validate before loading the model
+    prompts = source.checked_prompts(prompts_from_args(args))  # checked once, before loading the model
     inputs = source.inputs
     maps_out = check_output_path(args.uncertainty_out, inputs, (), args.overwrite) if args.uncertainty_out else None
     protected = (maps_out,) if maps_out is not None else ()

@@ -29,11 +29,11 @@ from scipy.ndimage import distance_transform_edt
 
 from monai_baldsam.evaluation.runner import session_rng
 from monai_baldsam.interaction.metrics import summarize_curves
-from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.io.cases import VolumeCase
 from monai_baldsam.io.readers import load_image, load_mask
 from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import best_volume_click
+from monai_baldsam.transforms.prompts import UserPrompts
 
 __all__ = ["VOLUME_POLICIES", "VolumeSessionResult",
            "first_box", "oracle_voxel", "random_error_voxel", "run_volume_session", "evaluate_volumes",

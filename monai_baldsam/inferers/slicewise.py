@@ -9,37 +9,19 @@ cache; prompts are decoded per slice; the label comes back with the input's shap
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 import torch
 from monai.data import MetaTensor
 from monai.inferers import Inferer
 
 from monai_baldsam.sam.embedding_cache import EmbeddingKey, content_hash
 from monai_baldsam.sam.predictor import Prediction, SamPredictor, SliceEmbedding
+from monai_baldsam.transforms.prompts import SlicePrompt
+from monai_baldsam.transforms.sam_preprocess import sam_hw_to_slice, slice_to_sam_hw
+from monai_baldsam.transforms.slicing import extract_slice
 
-__all__ = ["SlicePrompt", "SliceWiseSamInferer"]
-
-
-@dataclass
-class SlicePrompt:
-    """Prompts for one slice, in ``slice_xy`` pixels.
-
-    Attributes:
-        points_xy: ``N x 2`` clicks ``(x, y)``; ``labels`` ``N``: 1 foreground, 0 background.
-        box_xyxy: ``(x0, y0, x1, y1)``.
-        mask_logits: ``1 x h x w`` low-resolution logits of an earlier prediction on this slice.
-    """
-
-    points_xy: np.ndarray | None = None
-    labels: np.ndarray | None = None
-    box_xyxy: np.ndarray | None = None
-    mask_logits: torch.Tensor | None = None
-
-    def is_empty(self) -> bool:
-        return self.points_xy is None and self.box_xyxy is None and self.mask_logits is None
+__all__ = ["SliceWiseSamInferer"]
 
 
 class SliceWiseSamInferer(Inferer):
@@ -82,25 +64,13 @@ class SliceWiseSamInferer(Inferer):
         return int(spatial[1]), int(spatial[0])
 
     def sam_images(self, inputs: torch.Tensor, indices: Sequence[int]) -> torch.Tensor:
-        """Slices ``indices`` as SAM images ``B x 3 x H x W`` (grey repeated to three channels)."""
+        """Slices ``indices`` as SAM images ``B x 3 x H x W`` (grey repeated to three channels), unresized: the
+        slicing and frame change of :func:`~monai_baldsam.transforms.slicing.extract_slice` and
+        :func:`~monai_baldsam.transforms.sam_preprocess.slice_to_sam_hw` (the predictor resizes and pads)."""
         data = inputs.as_tensor() if isinstance(inputs, MetaTensor) else inputs
         if self.spatial_ndim(data) == 2:
-            slices = data[None]
-        else:
-            n = self.num_slices(data)
-            bad = [i for i in indices if not 0 <= i < n]
-            if bad:
-                raise ValueError(f"slice index {bad[0]} is outside the volume: axis {self.axis} has slices 0..{n - 1}")
-            slices = torch.movedim(data, 1 + self.axis, 0)[list(indices)]
-        slices = slices.transpose(-1, -2).float()  # (B, C, a, b) -> (B, C, H=b, W=a)
-        channels = slices.shape[1]
-        if channels == 1:
-            slices = slices.expand(-1, 3, -1, -1)
-        elif channels == 4:
-            slices = slices[:, :3]
-        elif channels != 3:
-            raise ValueError(f"expected 1 or 3 channels, got {channels}: choose one channel of a multi-channel volume")
-        return slices
+            return slice_to_sam_hw(data)[None]
+        return torch.stack([slice_to_sam_hw(extract_slice(data, self.axis, int(i))) for i in indices])
 
     # ----------------------------------------------------------------- encoding
     def encode(self, inputs: torch.Tensor, network: SamPredictor, indices: Sequence[int] | None = None,
@@ -166,7 +136,7 @@ class SliceWiseSamInferer(Inferer):
         logits = torch.full((1, *spatial), float("-inf"), dtype=torch.float32)
         for index, prompt in prompts.items():
             slice_logits = self.decode(network, embeddings[index], prompt).logits[0, 0].cpu()  # (H, W)
-            slice_ab = slice_logits.transpose(0, 1)  # back to (a, b)
+            slice_ab = sam_hw_to_slice(slice_logits)
             if ndim == 2:
                 logits[0] = slice_ab
             else:

@@ -1,10 +1,9 @@
-"""The interaction layer: a click model, its prompts, the click policies and one image's simulated session.
+"""The interaction layer: a click model, the click policies, metrics and one image's simulated session.
 
 Everything that runs or simulates clicks builds on it (the head, the decoder trainer, suggestions, evaluation, the
 MONAI Label app); it imports only the SAM wrappers, the transforms, the inferer, the Bayesian acquisition rules and
 ``io``.
 
-* :mod:`~monai_baldsam.interaction.prompts`: :class:`UserPrompts` in the image's coordinates and their slice grouping.
 * :mod:`~monai_baldsam.interaction.model`: the :class:`ClickModel` protocol and the plain-SAM :class:`SamClickModel`.
 * :mod:`~monai_baldsam.interaction.metrics`: IoU, Dice, NoC@t, mIoU@k, AUC (pure functions of masks and curves).
 * :mod:`~monai_baldsam.interaction.geometry`: padded distance transforms, first click, oracle/random clicks, boxes.
@@ -45,7 +44,6 @@ from monai_baldsam.interaction.policies import (
     parse_policy_names,
     register_policy,
 )
-from monai_baldsam.interaction.prompts import UserPrompts, to_slice_prompts
 from monai_baldsam.interaction.simulator import (
     FirstInteraction,
     FirstPrompt,
@@ -85,8 +83,6 @@ __all__ = [
     "make_policy",
     "parse_policy_names",
     "register_policy",
-    "UserPrompts",
-    "to_slice_prompts",
     "FirstInteraction",
     "FirstPrompt",
     "SessionResult",

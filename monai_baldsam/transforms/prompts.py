@@ -1,4 +1,12 @@
-"""Clicks and boxes between frames: volume voxels ``ijk``, slice pixels ``slice_xy`` and SAM input ``sam_xy``.
+"""Prompts (clicks and boxes) in each frame, and the converters between frames: the one prompt module.
+
+* :class:`UserPrompts`: what a user gives, in the image's own coordinates (``ijk`` on a volume, pixel ``(x, y)``
+  on a 2D image); :func:`check_prompts` checks them against the image once, at the boundary (clicks inside, a box
+  on the image, its slice inside the volume), as :class:`CheckedPrompts`; :func:`to_slice_prompts` groups them by
+  slice (checking only prompts that were not checked for that image);
+* :class:`SlicePrompt`: one slice's prompts in ``slice_xy`` (what the inferer and the click models take);
+* :class:`SamPrompts`: one slice's prompts in ``sam_xy`` (:func:`to_sam_prompts`, the :class:`SamPromptsd`
+  transform).
 
 Frames:
 
@@ -14,9 +22,11 @@ gathers a dictionary's clicks and box into the arrays SAM's predictor takes.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
 from typing import Any, Hashable, Mapping, NamedTuple, Sequence
 
 import numpy as np
+import torch
 from monai.data import MetaTensor
 from monai.transforms import Transform
 from monai.utils import TraceKeys
@@ -26,6 +36,11 @@ from monai_baldsam.sam.prompt_checks import as_points, check_box, check_points_i
 from monai_baldsam.transforms.slicing import slice_axes
 
 __all__ = [
+    "UserPrompts",
+    "CheckedPrompts",
+    "SlicePrompt",
+    "check_prompts",
+    "to_slice_prompts",
     "ijk_to_slice_xy",
     "slice_xy_to_ijk",
     "ijk_box_to_slice_box",
@@ -73,6 +88,128 @@ def ijk_box_to_slice_box(corners_ijk: Any, axis: int) -> tuple[np.ndarray, np.nd
         )
     boxes = np.stack([arr[:, 0, a], arr[:, 0, b], arr[:, 1, a], arr[:, 1, b]], axis=-1)
     return arr[:, 0, axis].copy(), boxes
+
+
+@dataclass
+class SlicePrompt:
+    """Prompts for one slice, in ``slice_xy`` pixels.
+
+    Attributes:
+        points_xy: ``N x 2`` clicks ``(x, y)``; ``labels`` ``N``: 1 foreground, 0 background.
+        box_xyxy: ``(x0, y0, x1, y1)``.
+        mask_logits: ``1 x h x w`` low-resolution logits of an earlier prediction on this slice.
+    """
+
+    points_xy: np.ndarray | None = None
+    labels: np.ndarray | None = None
+    box_xyxy: np.ndarray | None = None
+    mask_logits: torch.Tensor | None = None
+
+    def is_empty(self) -> bool:
+        return self.points_xy is None and self.box_xyxy is None and self.mask_logits is None
+
+
+@dataclass
+class UserPrompts:
+    """Prompts in image coordinates.
+
+    Attributes:
+        box: 2D ``(x0, y0, x1, y1)``; 3D ``(a0, b0, index, a1, b1)`` on slice ``index`` along the axis.
+        foreground: clicks inside the object, ``(x, y)`` or ``(i, j, k)`` each.
+        background: clicks outside the object.
+    """
+
+    box: Sequence[float] | None = None
+    foreground: Sequence[Sequence[float]] = field(default_factory=list)
+    background: Sequence[Sequence[float]] = field(default_factory=list)
+
+    def is_empty(self) -> bool:
+        return self.box is None and not len(self.foreground) and not len(self.background)
+
+
+def _points(clicks: Sequence[Sequence[float]], dims: int, what: str) -> np.ndarray:
+    arr = np.asarray(clicks, dtype=np.float64)
+    if arr.size == 0:
+        return np.zeros((0, dims))
+    if arr.ndim != 2 or arr.shape[1] != dims:
+        frame = "(x, y) pixels" if dims == 2 else "(i, j, k) voxels"
+        raise ValueError(f"{what} clicks must be {frame} for this {dims}D image, got shape {arr.shape}")
+    return arr
+
+
+@dataclass
+class CheckedPrompts(UserPrompts):
+    """:class:`UserPrompts` checked once against one image (``spatial_shape``, slicing ``axis``), with their slice
+    grouping: made at the boundary (command line, bundle, MONAI Label request) by :func:`check_prompts` and passed
+    down typed, so that :func:`to_slice_prompts` below does not check them again."""
+
+    spatial_shape: tuple[int, ...] = ()
+    axis: int = 2
+    slices: Mapping[int, SlicePrompt] = field(default_factory=dict)
+
+    def fits(self, spatial_shape: Sequence[int], axis: int) -> bool:
+        """Whether these prompts were checked for this image shape and (on a volume) this axis."""
+        shape = tuple(int(s) for s in spatial_shape)
+        return shape == self.spatial_shape and (len(shape) == 2 or int(axis) == self.axis)
+
+
+def check_prompts(prompts: UserPrompts, spatial_shape: Sequence[int], axis: int = 2) -> CheckedPrompts:
+    """``prompts`` checked against the image (see :func:`to_slice_prompts` for what is refused), as
+    :class:`CheckedPrompts`."""
+    if isinstance(prompts, CheckedPrompts) and prompts.fits(spatial_shape, axis):
+        return prompts
+    slices = _checked_slice_prompts(prompts, spatial_shape, axis)
+    return CheckedPrompts(box=prompts.box, foreground=prompts.foreground, background=prompts.background,
+                          spatial_shape=tuple(int(s) for s in spatial_shape), axis=int(axis), slices=slices)
+
+
+def to_slice_prompts(prompts: UserPrompts, spatial_shape: Sequence[int], axis: int = 2) -> dict[int, SlicePrompt]:
+    """Validate ``prompts`` against the image and group them by slice (index 0 for a 2D image). Prompts already
+    checked for this image (:class:`CheckedPrompts`) are not checked again: their grouping is returned (copied).
+
+    Raises ``ValueError`` for clicks outside the image, an empty box or one outside the image, and a 3D box whose
+    slice index is outside the volume.
+    """
+    if isinstance(prompts, CheckedPrompts) and prompts.fits(spatial_shape, axis):
+        return {index: replace(prompt) for index, prompt in prompts.slices.items()}
+    return _checked_slice_prompts(prompts, spatial_shape, axis)
+
+
+def _checked_slice_prompts(prompts: UserPrompts, spatial_shape: Sequence[int], axis: int) -> dict[int, SlicePrompt]:
+    if prompts.is_empty():
+        raise ValueError("no prompt given: pass a box and/or foreground/background clicks")
+    shape = tuple(int(s) for s in spatial_shape)
+    dims = len(shape)
+    fg = check_points_inside(_points(prompts.foreground, dims, "foreground"), shape, what="foreground click")
+    bg = check_points_inside(_points(prompts.background, dims, "background"), shape, what="background click")
+    points = np.concatenate([fg, bg])
+    labels = np.concatenate([np.ones(len(fg), np.int64), np.zeros(len(bg), np.int64)])
+    if dims == 2:
+        box = None if prompts.box is None else check_box(np.asarray(prompts.box, np.float64).reshape(-1), shape)[0]
+        return {0: SlicePrompt(points if len(points) else None, labels if len(points) else None, box)}
+    a, b = slice_axes(axis)
+    grouped: dict[int, SlicePrompt] = {}
+    if prompts.box is not None:
+        box5 = np.asarray(prompts.box, np.float64).reshape(-1)
+        if box5.size != 5:
+            raise ValueError(
+                f"a 3D box is (a0, b0, index, a1, b1) on one slice along axis {axis} - for axis 2 (i0, j0, k, i1, j1) - "
+                f"got {box5.size} values"
+            )
+        corners = np.zeros((2, 3))
+        corners[0, [a, axis, b]] = box5[0], box5[2], box5[1]
+        corners[1, [a, axis, b]] = box5[3], box5[2], box5[4]
+        index, boxes = ijk_box_to_slice_box(corners, axis)
+        if not 0 <= index[0] < shape[axis] or index[0] != int(index[0]):
+            raise ValueError(f"box slice index {index[0]} is outside the volume: axis {axis} has slices 0..{shape[axis] - 1}")
+        grouped[int(index[0])] = SlicePrompt(box_xyxy=check_box(boxes[0], (shape[a], shape[b]))[0])
+    if len(points):
+        slice_index, slice_xy = ijk_to_slice_xy(points, axis)
+        for index in np.unique(np.rint(slice_index)).astype(int):
+            on = np.rint(slice_index) == index
+            prompt = grouped.setdefault(int(index), SlicePrompt())
+            prompt.points_xy, prompt.labels = slice_xy[on], labels[on]
+    return grouped
 
 
 class SamPrompts(NamedTuple):

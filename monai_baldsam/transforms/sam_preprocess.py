@@ -27,6 +27,9 @@ from monai_baldsam.transforms._affine import compose_index_map
 __all__ = [
     "INVERSE_MODES",
     "sam_resized_hw",
+    "to_rgb",
+    "slice_to_sam_hw",
+    "sam_hw_to_slice",
     "slice_to_sam_input",
     "sam_input_to_slice",
     "SamResizePad",
@@ -45,7 +48,8 @@ def sam_resized_hw(slice_shape_xy: Sequence[int], long_side: int) -> tuple[int, 
     return preprocess_shape(size_y, size_x, int(long_side))
 
 
-def _to_rgb(slice_cxy: torch.Tensor) -> torch.Tensor:
+def to_rgb(slice_cxy: torch.Tensor) -> torch.Tensor:
+    """Three channels from a ``(C, ...)`` slice: grey repeated, RGB kept, RGBA's alpha dropped."""
     channels = int(slice_cxy.shape[0])
     if channels == 1:
         return slice_cxy.expand(3, -1, -1)
@@ -55,8 +59,23 @@ def _to_rgb(slice_cxy: torch.Tensor) -> torch.Tensor:
         return slice_cxy[:3]  # RGBA: drop alpha
     raise ValueError(
         f"SAM input needs 1 (grey), 3 (RGB) or 4 (RGBA) channels in a (C, X, Y) slice, got {channels} channels "
-        f"(shape {tuple(slice_cxy.shape)}); pick or merge channels first"
+        f"(shape {tuple(slice_cxy.shape)}); pick or merge channels first (choose one channel of a multi-channel "
+        "volume)"
     )
+
+
+def slice_to_sam_hw(slice_cxy: torch.Tensor) -> torch.Tensor:
+    """A slice ``(C, X, Y)`` (or a batch ``(B, C, X, Y)``) as SAM's unresized image ``(3, H=Y, W=X)``: three channels
+    (:func:`to_rgb`) and the one transpose between the slice frame and SAM's rows/columns."""
+    if slice_cxy.ndim == 4:
+        return torch.stack([slice_to_sam_hw(s) for s in slice_cxy])
+    return to_rgb(slice_cxy).to(torch.float32).transpose(-1, -2)
+
+
+def sam_hw_to_slice(sam_hw: torch.Tensor) -> torch.Tensor:
+    """SAM's ``(..., H, W)`` back to the slice frame ``(..., X, Y)`` (the inverse transpose of
+    :func:`slice_to_sam_hw`)."""
+    return sam_hw.transpose(-1, -2)
 
 
 def slice_to_sam_input(slice_cxy: torch.Tensor, long_side: int, pad_value: float = 0.0) -> torch.Tensor:
@@ -68,7 +87,7 @@ def slice_to_sam_input(slice_cxy: torch.Tensor, long_side: int, pad_value: float
         )
     if long_side <= 0:
         raise ValueError(f"long_side must be positive, got {long_side}")
-    rgb_hw = _to_rgb(slice_cxy).to(torch.float32).transpose(-1, -2)  # (3, H=Y, W=X)
+    rgb_hw = slice_to_sam_hw(slice_cxy)  # (3, H=Y, W=X)
     resized = resize_longest_side(rgb_hw.unsqueeze(0).contiguous(), int(long_side))
     return pad_bottom_right(resized, int(long_side), value=float(pad_value))[0]
 

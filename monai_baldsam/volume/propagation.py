@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from monai_baldsam.inferers.slicewise import SlicePrompt
+from monai_baldsam.transforms.prompts import SlicePrompt
 from monai_baldsam.transforms.volume_geometry import expand_box_mm, mask_box_slice_xy
 from monai_baldsam.volume.stopping import StopRule
 

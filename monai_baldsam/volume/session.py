@@ -38,13 +38,12 @@ import numpy as np
 import torch
 from monai.data import MetaTensor
 
-from monai_baldsam.inferers.slicewise import SlicePrompt, SliceWiseSamInferer
+from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
 from monai_baldsam.interaction.model import ClickModel, ModelOutput
-from monai_baldsam.interaction.prompts import UserPrompts, to_slice_prompts
 from monai_baldsam.sam.embedding_cache import EmbeddingCache, content_hash
 from monai_baldsam.sam.predictor import Prediction, SamPredictor, SliceEmbedding
 from monai_baldsam.transforms.intensity import default_window
-from monai_baldsam.transforms.prompts import slice_xy_to_ijk
+from monai_baldsam.transforms.prompts import SlicePrompt, UserPrompts, slice_xy_to_ijk, to_slice_prompts
 from monai_baldsam.transforms.slicing import slice_axes
 from monai_baldsam.transforms.volume_geometry import mask_area_mm2, resolve_axis, slice_spacing_xy, voxel_spacing
 from monai_baldsam.usam.tokens import TokenCapture

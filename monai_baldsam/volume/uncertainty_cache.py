@@ -17,7 +17,7 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from monai_baldsam.inferers.slicewise import SlicePrompt
+from monai_baldsam.transforms.prompts import SlicePrompt
 
 __all__ = ["SliceScores", "prompt_signature", "SliceUncertaintyCache"]
 

@@ -40,7 +40,6 @@ from monai.data import MetaTensor
 from monailabel.interfaces.tasks.infer_v2 import InferTask, InferType
 from monailabel.transform.writer import Writer
 
-from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.io import load_image as read_image, write_probability_map
 from monai_baldsam.monailabel.lib.configs import ModelConfig
 from monai_baldsam.monailabel.lib.heads import HeadStore
@@ -55,6 +54,7 @@ from monai_baldsam.monailabel.lib.prompts import (
     truthy,
 )
 from monai_baldsam.suggestion import BITS_PER_NAT, best_volume_click, suggest_2d
+from monai_baldsam.transforms.prompts import UserPrompts
 from monai_baldsam.volume.session import VolumeSession
 
 __all__ = ["BaldSamInfer", "InferResult", "next_click_record", "new_points"]

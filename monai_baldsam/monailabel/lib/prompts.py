@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from monai_baldsam.interaction.prompts import UserPrompts
+from monai_baldsam.transforms.prompts import UserPrompts
 from monai_baldsam.transforms.slicing import slice_axes
 
 __all__ = ["MAX_POINTS", "SlicerPrompts", "fit_to_image", "parse_request", "prompts_2d", "prompts_3d",

@@ -31,11 +31,11 @@ from monailabel.interfaces.tasks.scoring import ScoringMethod
 from tqdm.auto import tqdm
 
 from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
-from monai_baldsam.interaction.prompts import UserPrompts
 from monai_baldsam.monailabel.lib.datastore_info import update_image_info_fresh
 from monai_baldsam.monailabel.lib.heads import HeadVersion
 from monai_baldsam.monailabel.lib.infers import BaldSamInfer
 from monai_baldsam.suggestion import BITS_PER_NAT
+from monai_baldsam.transforms.prompts import UserPrompts
 from monai_baldsam.transforms.slicing import slice_axes
 from monai_baldsam.transforms.volume_geometry import resolve_axis
 from monai_baldsam.usam import load_usam, resolve_usam
