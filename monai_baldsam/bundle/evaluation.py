@@ -33,7 +33,7 @@ class ClickEvaluation:
             ``datalist``, the folder its relative paths start from.
         output_dir: where rank 0 writes ``metrics.json``, curves and plots (new or empty unless ``overwrite``).
         head: a shipped head's registry name (the bundle's, e.g. ``polyp``) or a head file; ``head_sha256``: the
-            SHA-256 its file must have (the bundle pins its head's; ``None``: the card's).
+            SHA-256 its file must have (the bundle pins its head's; ``None`` or ``"card"``: the card's).
         spatial_dims: 2 (images) or 3 (volumes: box on the largest tumour slice, propagation, Dice per click).
         datalist: a MONAI datalist JSON (``{"testing": [{"image": ..., "label": ...}]}``); ``datalist_key`` its list.
         policies: click policies (``oracle``, ``random_error``, ``bald``, ...); ``first``: ``box`` or ``click``.

@@ -131,7 +131,7 @@ class BaldSamNetwork(torch.nn.Module):
     Args:
         backbone: registry name of the backbone (``lite_medsam``).
         head: a shipped head's registry name (the bundle's, e.g. ``polyp``) or a head file.
-        head_sha256: the SHA-256 the head file must have (the bundle pins its head's); ``None``: the card's.
+        head_sha256: the SHA-256 the head file must have (the bundle pins its head's); ``None`` or ``"card"``: the card's.
         device: where the models run.
         footprint, gate: the BALD click rule (defaults: the package's tuned values).
         axis: slicing axis of volumes (``None``: the through-plane axis).

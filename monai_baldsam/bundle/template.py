@@ -204,7 +204,7 @@ def head_reference(head: HeadFile) -> dict[str, Any]:
         "note": "The head ships once, in the monai_baldsam package, and the configs name it by registry name and "
                 "SHA-256 (a file with another hash is refused). Its card lists the training images with their "
                 "SHA-256 and the training history. To run a head of your own: --head PATH --head_sha256 HASH "
-                "(or None to check only the card beside the file).",
+                "(or card, to check it only against the card beside the file).",
     }
 
 

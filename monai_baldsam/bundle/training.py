@@ -3,7 +3,7 @@
 A thin wrapper of :func:`monai_baldsam.head.training.train_head`: it fine-tunes the bundle's head (``init``) on the
 user's labelled images, fits the Laplace posterior and writes ``<output_dir>/head.pt`` and its card. The starting
 head is the bundle's shipped one (``init_head``, a registry name, checked against ``init_head_sha256``), which is
-never overwritten: run the new file with ``--head <output_dir>/head.pt --head_sha256 None`` (its card is checked).
+never overwritten: run the new file with ``--head <output_dir>/head.pt --head_sha256 card`` (its card is checked).
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class HeadTraining:
     Args mirror ``baldsam train-head``: ``epochs``, ``max_per_folder`` (images per folder, seeded draw),
     ``max_minutes`` (training-time budget), ``val_fraction``, ``seed``, ``backbone``, ``device``, ``overwrite``,
     ``store_dir`` (embedding store; default ``$BALDSAM_CACHE/embeddings``). ``init`` is a shipped head's registry
-    name or a head file, ``init_sha256`` the SHA-256 it must have (``None``: its card's).
+    name or a head file, ``init_sha256`` the SHA-256 it must have (``None`` or ``"card"``: its card's).
     """
 
     def __init__(self, dataset_dir: PathLike | Sequence[PathLike], output_dir: PathLike, init: PathLike | None = None,
