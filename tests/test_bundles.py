@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -248,8 +249,6 @@ def test_bundles_ship_inside_the_wheel(tmp_path) -> None:
     """The installed package carries the bundles (configs, head references, docs, schema), not only the repository;
     an install outside the repository resolves each bundle's head to its own copy in ``head/weights/`` and its
     bundles equal the template."""
-    import shutil
-
     repo = Path(__file__).resolve().parents[1]
     source = tmp_path / "src"  # a copy: building in the checkout would leave build/ behind
     shutil.copytree(repo, source, symlinks=True, ignore=shutil.ignore_patterns(
@@ -311,8 +310,6 @@ def test_bundles_equal_what_the_template_generates() -> None:
 
 
 def test_generator_repairs_a_drifted_copy_and_check_names_the_command(tmp_path, capsys) -> None:
-    import shutil
-
     root = tmp_path / "bundles"
     shutil.copytree(bundle_dir("polyp").parent, root, ignore=shutil.ignore_patterns("__pycache__"))
     (root / "baldsam_polyp" / "configs" / "inference.json").write_text("{}\n")
