@@ -1,9 +1,12 @@
-"""monai_baldsam's MONAI bundles, shipped inside the package as ``monai_baldsam.bundles`` (this folder).
+"""monai_baldsam's MONAI bundles, shipped inside the package as ``monai_baldsam.bundles`` (this folder, data only).
 
 Each bundle follows the model-zoo layout: ``configs/`` (``metadata.json``, ``inference.json``, ``evaluate.json``,
-``train.json`` and the ``multi_gpu_*.json`` overlays for ``torchrun``), ``docs/README.md``, ``LICENSE`` and the trained
-head under ``models/``. Run one with ``python -m monai.bundle run --config_file ... --bundle_root "$(baldsam bundles
-path NAME)"`` or ``baldsam bundles run NAME ...``.
+``train.json`` and the ``multi_gpu_*.json`` overlays for ``torchrun``), ``docs/README.md``, ``LICENSE`` and
+``models/head.json``, which points at the bundle's head: the head file itself ships once, in
+``monai_baldsam/head/weights/``, and the configs name it by registry name and SHA-256. The bundles' ``configs/`` and
+``models/`` are generated from one template (``monai_baldsam/bundle/template.py``; regenerate with
+``python -m monai_baldsam.bundle.generate``). Run one with ``python -m monai.bundle run --config_file ...
+--bundle_root "$(baldsam bundles path NAME)"`` or ``baldsam bundles run NAME ...``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BUNDLES_DIR", "list_bundles", "bundle_dir", "bundle_metadata", "SCHEMA_FILE"]
+from monai_baldsam.bundle.heads import resolve_bundle_head
+from monai_baldsam.head.registry import HeadFile
+
+__all__ = ["BUNDLES_DIR", "list_bundles", "bundle_dir", "bundle_metadata", "bundle_head", "SCHEMA_FILE"]
 
 BUNDLES_DIR = Path(__file__).resolve().parent
 #: The metadata schema the bundles are validated against offline (``verify_metadata --filepath``).
@@ -36,3 +42,14 @@ def bundle_dir(name: str) -> Path:
 def bundle_metadata(name: str) -> dict[str, Any]:
     """The bundle's ``configs/metadata.json``."""
     return json.loads((bundle_dir(name) / "configs" / "metadata.json").read_text())
+
+
+def bundle_head(name: str) -> HeadFile:
+    """The head bundle ``name`` runs: the shipped head its metadata names (``baldsam.head``, a registry name), its
+    file checked against the pinned ``baldsam.head_sha256`` (:class:`~monai_baldsam.bundle.heads.BundleHeadError`
+    on a mismatch)."""
+    block = bundle_metadata(name).get("baldsam")
+    if not isinstance(block, dict) or not block.get("head"):
+        raise ValueError(f"bundle {name}: configs/metadata.json has no 'baldsam' block naming its head: it is not a "
+                         "monai_baldsam bundle (reinstall monai_baldsam)")
+    return resolve_bundle_head(block["head"], block.get("head_sha256"))

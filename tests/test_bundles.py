@@ -1,11 +1,14 @@
-"""The MONAI bundles: configs parse, metadata validates offline, the inference workflow has its properties, and
+"""The MONAI bundles: they equal what the template generates, configs parse, metadata validates offline, each names
+its head by registry name and SHA-256 (no copied weights), the inference workflow has its properties, and
 inference / evaluation / one-epoch training run through ``python -m monai.bundle run`` on real dev and train data;
-the multi-GPU evaluation overlay runs under ``torchrun`` with two CPU processes (gloo)."""
+the multi-GPU evaluation overlay runs under ``torchrun`` with two CPU processes (gloo); the wheel carries the bundles
+and an install resolves their heads inside itself."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,10 +18,14 @@ import numpy as np
 import pytest
 from monai.bundle import ConfigParser, verify_metadata
 
-from monai_baldsam.bundles import SCHEMA_FILE, bundle_dir, bundle_metadata, list_bundles
+from monai_baldsam.bundle.generate import GENERATE_COMMAND, bundle_differences, main as generate, write_bundles
+from monai_baldsam.bundle.heads import BundleHeadError, resolve_bundle_head
+from monai_baldsam.bundle.inference import BaldSamNetwork
+from monai_baldsam.bundle.template import GENERATED_FILES
+from monai_baldsam.bundles import SCHEMA_FILE, bundle_dir, bundle_head, bundle_metadata, list_bundles
 from monai_baldsam.cli.bundles_cmd import bundle_command, verify_bundle
 from monai_baldsam.cli.main import main as baldsam
-from monai_baldsam.head.registry import WEIGHTS_DIR
+from monai_baldsam.head.registry import WEIGHTS_DIR, resolve_head
 from monai_baldsam.io import load_image
 from monai_baldsam.sam.checkpoints import file_sha256
 
@@ -46,8 +53,10 @@ def test_the_four_bundles_ship_with_every_file() -> None:
         root = bundle_dir(name)
         for config in CONFIGS:
             assert (root / "configs" / config).is_file(), f"{name} lacks configs/{config}"
-        for other in ("docs/README.md", "LICENSE", "models/head.pt", "models/head.json", "configs/logging.conf"):
+        for other in ("docs/README.md", "LICENSE", "models/head.json", "configs/logging.conf"):
             assert (root / other).is_file(), f"{name} lacks {other}"
+        assert not (root / "models" / "head.pt").exists(), f"{name} copies its head: it should name it (registry)"
+        assert bundle_head(name).path.is_file() and bundle_head(name).path.parent == WEIGHTS_DIR
     assert bundle_dir("polyp") == bundle_dir("baldsam_polyp")
     with pytest.raises(ValueError, match="unknown bundle 'liver'"):
         bundle_dir("liver")
@@ -87,12 +96,22 @@ def test_metadata_validates_against_the_schema_kept_in_the_repo(name: str, tmp_p
 @pytest.mark.parametrize("name", BUNDLES)
 def test_bundle_head_matches_its_card_and_the_shipped_head(name: str) -> None:
     meta = bundle_metadata(name)["baldsam"]
-    head = bundle_dir(name) / meta["head"]
+    head = bundle_head(name).path
     card = json.loads(head.with_suffix(".json").read_text())
     assert file_sha256(head) == meta["head_sha256"] == card["head_sha256"]
     shipped = WEIGHTS_DIR / f"{meta['head_source']}.pt"
-    assert file_sha256(shipped) == meta["head_sha256"], f"{name}: models/head.pt differs from {shipped.name}"
+    assert file_sha256(shipped) == meta["head_sha256"], f"{name}: its head differs from {shipped.name}"
     assert meta["spatial_dims"] == (3 if name == "baldsam_brain_mri" else 2)
+    assert resolve_head(meta["head"]).path == shipped  # named by registry name, found in the package
+    configs = bundle_dir(name) / "configs"
+    for config in ("inference.json", "evaluate.json"):
+        parsed = json.loads((configs / config).read_text())
+        assert (parsed["head"], parsed["head_sha256"]) == (meta["head"], meta["head_sha256"]), config
+    train = json.loads((configs / "train.json").read_text())
+    assert (train["init_head"], train["init_head_sha256"]) == (meta["head"], meta["head_sha256"])
+    reference = json.loads((bundle_dir(name) / "models" / "head.json").read_text())
+    assert (reference["head"], reference["head_sha256"]) == (meta["head"], meta["head_sha256"])
+    assert reference["file"] == f"monai_baldsam/head/weights/{shipped.name}"
 
 
 def test_inference_workflow_properties_on_a_real_image(dev_dir) -> None:
@@ -194,7 +213,8 @@ def test_one_epoch_training_through_monai_bundle_run(shared_data, tmp_path) -> N
     assert card["init"]["sha256"] == bundle_metadata("ultrasound")["baldsam"]["head_sha256"]
     assert [h["epoch"] for h in card["history"]] == [0, 1]
     assert sum(card["counts"]["train"].values()) + sum(card["counts"]["val"].values()) == 5
-    assert file_sha256(root / "models" / "head.pt") == bundle_metadata("ultrasound")["baldsam"]["head_sha256"]
+    shipped = WEIGHTS_DIR / f"{bundle_metadata('ultrasound')['baldsam']['head_source']}.pt"
+    assert file_sha256(shipped) == bundle_metadata("ultrasound")["baldsam"]["head_sha256"]  # never overwritten
 
 
 def test_baldsam_bundles_cli(capsys) -> None:
@@ -215,7 +235,7 @@ def test_bundle_option_selects_the_bundle_head(dev_dir, tmp_path, capsys) -> Non
     image = dev_dir("kvasir") / "images" / sorted(os.listdir(dev_dir("kvasir") / "images"))[0]
     assert baldsam(["suggest", str(image), "--box", "60,60,250,250", "--bundle", "polyp"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["head"] == str(bundle_dir("polyp") / "models" / "head.pt")
+    assert report["head"] == str(WEIGHTS_DIR / f"{bundle_metadata('polyp')['baldsam']['head_source']}.pt")
     assert baldsam(["segment", str(image), "--box", "60,60,250,250", "--bundle", "polyp", "--head", "general",
                     "--out", str(tmp_path / "m.png")]) == 2
     assert "either --bundle or --head" in capsys.readouterr().err
@@ -226,9 +246,9 @@ def test_bundle_option_selects_the_bundle_head(dev_dir, tmp_path, capsys) -> Non
 
 
 def test_bundles_ship_inside_the_wheel(tmp_path) -> None:
-    """The installed package carries the bundles (configs, heads, docs, schema), not only the repository."""
-    import shutil
-
+    """The installed package carries the bundles (configs, head references, docs, schema), not only the repository;
+    an install outside the repository resolves each bundle's head to its own copy in ``head/weights/`` and its
+    bundles equal the template."""
     repo = Path(__file__).resolve().parents[1]
     source = tmp_path / "src"  # a copy: building in the checkout would leave build/ behind
     shutil.copytree(repo, source, symlinks=True, ignore=shutil.ignore_patterns(
@@ -244,7 +264,102 @@ def test_bundles_ship_inside_the_wheel(tmp_path) -> None:
     for name in BUNDLES:
         for config in CONFIGS:
             assert f"monai_baldsam/bundles/{name}/configs/{config}" in names
-        for other in ("models/head.pt", "models/head.json", "docs/README.md", "LICENSE"):
+        for other in ("models/head.json", "docs/README.md", "LICENSE"):
             assert f"monai_baldsam/bundles/{name}/{other}" in names
+        assert f"monai_baldsam/bundles/{name}/models/head.pt" not in names, "a bundle carries a copy of its head"
+        stem = bundle_metadata(name)["baldsam"]["head_source"]
+        assert f"monai_baldsam/head/weights/{stem}.pt" in names and f"monai_baldsam/head/weights/{stem}.json" in names
     assert "monai_baldsam/bundles/schema/meta_schema_baldsam.json" in names
     assert "monai_baldsam/bundles/__init__.py" in names
+    for module in ("__init__", "heads", "specs", "template", "generate"):
+        assert f"monai_baldsam/bundle/{module}.py" in names
+    site = tmp_path / "site"  # the installed files only: no repository path can leak in
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
+                             str(wheel)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    probe = ("import json, monai_baldsam, monai_baldsam.bundles as b; "
+             "from monai_baldsam.bundle.generate import bundle_differences; "
+             "print(json.dumps({'package': monai_baldsam.__file__, 'differences': bundle_differences(), "
+             "'heads': {n: str(b.bundle_head(n).path) for n in b.list_bundles()}}))")
+    env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    found = json.loads(result.stdout.strip().splitlines()[-1])
+    assert Path(found["package"]).is_relative_to(site), f"imported {found['package']}, not the installed wheel"
+    assert found["differences"] == []
+    assert sorted(found["heads"]) == list(BUNDLES)
+    for path in found["heads"].values():
+        assert Path(path).is_relative_to(site / "monai_baldsam" / "head" / "weights"), path
+
+
+def test_bundles_equal_what_the_template_generates() -> None:
+    differences = bundle_differences()
+    assert not differences, ("the bundles differ from the template (monai_baldsam/bundle/template.py, specs.py): run "
+                             f"`{GENERATE_COMMAND}` and commit the result:\n" + "\n".join(differences))
+    shared = ("inference.json", "train.json", "multi_gpu_evaluate.json", "multi_gpu_train.json", "logging.conf")
+    for config in shared:  # one template: apart from the head's name and hash these are the same in every bundle
+        texts = set()
+        for name in BUNDLES:
+            meta = bundle_metadata(name)["baldsam"]
+            text = (bundle_dir(name) / "configs" / config).read_text()
+            for key in ("head", "init_head"):
+                text = text.replace(f'"{key}": "{meta["head"]}"', f'"{key}": "HEAD"')
+            texts.add(text.replace(meta["head_sha256"], "SHA"))
+        assert len(texts) == 1, f"configs/{config} differs between bundles beyond the head"
+
+
+def test_generator_repairs_a_drifted_copy_and_check_names_the_command(tmp_path, capsys) -> None:
+    root = tmp_path / "bundles"
+    shutil.copytree(bundle_dir("polyp").parent, root, ignore=shutil.ignore_patterns("__pycache__"))
+    (root / "baldsam_polyp" / "configs" / "inference.json").write_text("{}\n")
+    (root / "baldsam_skin_lesion" / "models" / "head.pt").write_bytes(b"a copied head")
+    (root / "baldsam_brain_mri" / "configs" / "train.json").unlink()
+    assert generate(["--check", "--root", str(root)]) == 1
+    err = capsys.readouterr().err
+    assert "baldsam_polyp/configs/inference.json: differs from the template" in err
+    assert "baldsam_skin_lesion/models/head.pt: not part of the bundle" in err
+    assert "baldsam_brain_mri/configs/train.json: missing" in err and GENERATE_COMMAND in err
+    changed = write_bundles(root)
+    assert sorted(changed) == ["removed baldsam_skin_lesion/models/head.pt",
+                               "wrote baldsam_brain_mri/configs/train.json", "wrote baldsam_polyp/configs/inference.json"]
+    assert bundle_differences(root) == [] and generate(["--check", "--root", str(root)]) == 0
+    assert write_bundles(root) == []  # nothing changed: nothing rewritten
+    for name in BUNDLES:
+        for relative in GENERATED_FILES:
+            assert (root / name / relative).read_bytes() == (bundle_dir(name) / relative).read_bytes()
+
+
+def test_a_head_with_another_hash_is_refused_naming_both_hashes(tmp_path) -> None:
+    meta = bundle_metadata("polyp")["baldsam"]
+    wrong = "0" * 64
+    with pytest.raises(BundleHeadError, match=f"has SHA-256 {meta['head_sha256']}, but the bundle config expects "
+                                              f"{wrong}"):
+        resolve_bundle_head(meta["head"], wrong)
+    with pytest.raises(BundleHeadError, match="--head_sha256"):
+        BaldSamNetwork("lite_medsam", head=meta["head"], head_sha256=wrong)  # refused before any model loads
+    with pytest.raises(FileNotFoundError, match="neither a shipped head"):
+        resolve_bundle_head("liver", None)
+    with pytest.raises(ValueError, match="names no head"):
+        resolve_bundle_head(None, meta["head_sha256"])
+    with pytest.raises(ValueError, match="64 hexadecimal digits, or 'card'"):
+        resolve_bundle_head(meta["head"], "None")  # what `--head_sha256 None` would not reach: monai.bundle drops it
+    own = tmp_path / "my_head.pt"  # a user's own head file (no card): --head PATH --head_sha256 HASH|card
+    own.write_bytes(bundle_head("polyp").path.read_bytes())
+    assert resolve_bundle_head(own, meta["head_sha256"]).path == own
+    assert resolve_bundle_head(str(own), None).sha256 is None and resolve_bundle_head(own, "card").sha256 is None
+    assert resolve_bundle_head("general", "card").sha256 == bundle_metadata("ultrasound")["baldsam"]["head_sha256"]
+    other = bundle_metadata("skin_lesion")["baldsam"]["head_sha256"]
+    with pytest.raises(BundleHeadError, match=f"expects {other}"):
+        resolve_bundle_head(own, other)
+
+
+def test_inference_config_refuses_an_overridden_hash() -> None:
+    """``--head_sha256`` reaches the network: the parsed inference workflow refuses a head with another hash."""
+    parser = ConfigParser()
+    parser.read_config(bundle_dir("polyp") / "configs" / "inference.json")
+    parser["head_sha256"] = "f" * 64
+    with pytest.raises(RuntimeError, match="BaldSamNetwork") as raised:
+        parser.get_parsed_content("network_def")
+    cause = raised.value.__cause__
+    assert isinstance(cause, BundleHeadError) and f"expects {'f' * 64}" in str(cause)

@@ -17,6 +17,7 @@ from typing import Any, Sequence
 from tqdm.auto import tqdm
 
 from monai_baldsam import distributed
+from monai_baldsam.bundle.heads import resolve_bundle_head
 from monai_baldsam.io.atomic import atomic_write_text
 
 __all__ = ["ClickEvaluation"]
@@ -31,7 +32,8 @@ class ClickEvaluation:
         dataset_dir: a folder with ``images/`` and ``masks/`` (2D), or of volumes and their masks (3D); with a
             ``datalist``, the folder its relative paths start from.
         output_dir: where rank 0 writes ``metrics.json``, curves and plots (new or empty unless ``overwrite``).
-        head: the head file (the bundle's ``models/head.pt``) or a shipped head's name.
+        head: a shipped head's registry name (the bundle's, e.g. ``polyp``) or a head file; ``head_sha256``: the
+            SHA-256 its file must have (the bundle pins its head's; ``None`` or ``"card"``: the card's).
         spatial_dims: 2 (images) or 3 (volumes: box on the largest tumour slice, propagation, Dice per click).
         datalist: a MONAI datalist JSON (``{"testing": [{"image": ..., "label": ...}]}``); ``datalist_key`` its list.
         policies: click policies (``oracle``, ``random_error``, ``bald``, ...); ``first``: ``box`` or ``click``.
@@ -43,7 +45,7 @@ class ClickEvaluation:
                  datalist: PathLike | None = None, datalist_key: str | None = None,
                  policies: Sequence[str] = ("oracle", "bald"), first: str = "box", clicks: int = 10, seed: int = 0,
                  limit: int | None = None, backbone: str = "lite_medsam", device: str | Any = "cpu",
-                 overwrite: bool = False, progress: bool = True) -> None:
+                 overwrite: bool = False, progress: bool = True, head_sha256: str | None = None) -> None:
         if not str(dataset_dir or ""):
             raise ValueError("give the evaluation data: --dataset_dir DIR (and optionally --datalist JSON)")
         if spatial_dims not in (2, 3):
@@ -51,6 +53,7 @@ class ClickEvaluation:
         self.dataset_dir = Path(dataset_dir).expanduser()
         self.output_dir = Path(output_dir).expanduser()
         self.head, self.spatial_dims = str(head), int(spatial_dims)
+        self.head_file = resolve_bundle_head(head, head_sha256)
         self.datalist = Path(datalist).expanduser() if datalist else None
         self.datalist_key = datalist_key
         self.policies = [policies] if isinstance(policies, str) else list(policies)
@@ -112,9 +115,7 @@ class ClickEvaluation:
     def _run_images(self, cases: list[Any], show: bool) -> dict[tuple[str, str], Any]:
         from monai_baldsam.evaluation.runner import evaluate
         from monai_baldsam.head.click_model import load_head_click_model
-        from monai_baldsam.head.registry import resolve_head
-
-        found = resolve_head(self.head)
+        found = self.head_file
         model = load_head_click_model(found.path, self.backbone, head_sha256=found.sha256, device=self.device,
                                       seed=self.seed)
         if not cases:  # more ranks than images: this rank has nothing to do
@@ -146,7 +147,7 @@ class ClickEvaluation:
             raise ValueError("on volumes the first prompt is the box on the largest tumour slice: use first='box'")
         if not cases:
             return []
-        segmenter = Segmenter(self.backbone, device=self.device, head=self.head)
+        segmenter = Segmenter(self.backbone, device=self.device, head=self.head, head_sha256=self.head_file.sha256)
         return evaluate_volumes(cases, segmenter, self.policies, self.clicks, self.seed,
                                 progress=(lambda c: tqdm(c, desc="volumes", unit="volume")) if show else None)
 

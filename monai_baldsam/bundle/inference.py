@@ -21,6 +21,7 @@ import torch
 from monai.data import MetaTensor
 from monai.inferers import Inferer
 
+from monai_baldsam.bundle.heads import resolve_bundle_head
 from monai_baldsam.io import load_image, write_mask, write_probability_map
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.io.formats import full_suffix
@@ -130,7 +131,8 @@ class BaldSamNetwork(torch.nn.Module):
 
     Args:
         backbone: registry name of the backbone (``lite_medsam``).
-        head: the head file (the bundle's ``models/head.pt``) or a shipped head's name.
+        head: a shipped head's registry name (the bundle's, e.g. ``polyp``) or a head file.
+        head_sha256: the SHA-256 the head file must have (the bundle pins its head's); ``None`` or ``"card"``: the card's.
         device: where the models run.
         footprint, gate: the BALD click rule (defaults: the package's tuned values).
         axis: slicing axis of volumes (``None``: the through-plane axis).
@@ -140,11 +142,10 @@ class BaldSamNetwork(torch.nn.Module):
 
     def __init__(self, backbone: str = "lite_medsam", head: str | None = None, device: str | torch.device = "cpu",
                  footprint: float | None = None, gate: float | None = None, axis: int | None = None,
-                 usam: str | None = "general") -> None:
+                 usam: str | None = "general", head_sha256: str | None = None) -> None:
         super().__init__()
-        if not head:
-            raise ValueError("BaldSamNetwork needs the head file (the bundle's models/head.pt)")
-        self.segmenter = Segmenter(backbone, device=device, head=str(head), axis=axis)
+        found = resolve_bundle_head(head, head_sha256)
+        self.segmenter = Segmenter(backbone, device=device, head=str(head), head_sha256=found.sha256, axis=axis)
         self.footprint, self.gate = footprint, gate
         self.usam = usam
 

@@ -1,8 +1,9 @@
 """Head training as a bundle workflow (``train.json``; ``multi_gpu_train.json`` under ``torchrun``).
 
 A thin wrapper of :func:`monai_baldsam.head.training.train_head`: it fine-tunes the bundle's head (``init``) on the
-user's labelled images, fits the Laplace posterior and writes ``<output_dir>/head.pt`` and its card. The shipped
-head in the bundle's ``models/`` is never overwritten: copy the new file there (or point ``head`` at it) to use it.
+user's labelled images, fits the Laplace posterior and writes ``<output_dir>/head.pt`` and its card. The starting
+head is the bundle's shipped one (``init_head``, a registry name, checked against ``init_head_sha256``), which is
+never overwritten: run the new file with ``--head <output_dir>/head.pt --head_sha256 card`` (its card is checked).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from monai_baldsam import distributed
+from monai_baldsam.bundle.heads import resolve_bundle_head
 
 __all__ = ["HeadTraining"]
 
@@ -42,18 +44,20 @@ class HeadTraining:
 
     Args mirror ``baldsam train-head``: ``epochs``, ``max_per_folder`` (images per folder, seeded draw),
     ``max_minutes`` (training-time budget), ``val_fraction``, ``seed``, ``backbone``, ``device``, ``overwrite``,
-    ``store_dir`` (embedding store; default ``$BALDSAM_CACHE/embeddings``).
+    ``store_dir`` (embedding store; default ``$BALDSAM_CACHE/embeddings``). ``init`` is a shipped head's registry
+    name or a head file, ``init_sha256`` the SHA-256 it must have (``None`` or ``"card"``: its card's).
     """
 
     def __init__(self, dataset_dir: PathLike | Sequence[PathLike], output_dir: PathLike, init: PathLike | None = None,
                  epochs: int = 20, max_per_folder: int | None = None, max_minutes: float | None = None,
                  val_fraction: float = 0.15, seed: int = 0, backbone: str = "lite_medsam", device: Any = "cpu",
-                 overwrite: bool = False, store_dir: PathLike | None = None, progress: bool = True) -> None:
+                 overwrite: bool = False, store_dir: PathLike | None = None, progress: bool = True,
+                 init_sha256: str | None = None) -> None:
         self.folders = _folders(dataset_dir)
         if not str(output_dir):
             raise ValueError("give the output folder: --output_dir DIR")
         self.output_dir = Path(output_dir).expanduser()
-        self.init = str(init) if init else None
+        self.init = resolve_bundle_head(init, init_sha256).path if init else None
         self.epochs, self.max_per_folder, self.max_minutes = int(epochs), max_per_folder, max_minutes
         self.val_fraction, self.seed = float(val_fraction), int(seed)
         self.backbone, self.device, self.overwrite = backbone, device, overwrite
@@ -62,10 +66,9 @@ class HeadTraining:
     def run(self) -> dict[str, Any] | None:
         """Train; returns the card on rank 0 (``None`` on other ranks)."""
 
-        from monai_baldsam.head.registry import resolve_head
         from monai_baldsam.head.training import TrainConfig, train_head
 
-        init = resolve_head(self.init).path if self.init else None
+        init = self.init
         config = TrainConfig()
         if self.max_minutes is not None:
             config = replace(config, max_train_seconds=float(self.max_minutes) * 60.0)

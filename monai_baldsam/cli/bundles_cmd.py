@@ -22,7 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "bundles", help="list, locate, check and run the shipped MONAI bundles",
         description="Without an action: list the bundles. `path NAME` prints a bundle's folder (its --bundle_root); "
                     "`verify NAME` validates metadata.json against the schema kept in the package (offline), checks "
-                    "the head's hash and the inference workflow's required properties; `run NAME WORKFLOW [ARGS...]` "
+                    "the shipped head the bundle names against its pinned SHA-256 and the inference workflow's "
+                    "required properties; `run NAME WORKFLOW [ARGS...]` "
                     "runs `python -m monai.bundle run` with the bundle's config (ARGS are passed on, e.g. "
                     "--image x.png --box '[10,20,100,120]' --output_dir out).")
     actions = parser.add_subparsers(dest="bundles_action")
@@ -111,18 +112,12 @@ def verify_bundle(name: str, image: str | None = None, box: str | None = None) -
 
     from monai.bundle import ConfigWorkflow, verify_metadata
 
-    from monai_baldsam.bundles import SCHEMA_FILE, bundle_dir, bundle_metadata
-    from monai_baldsam.sam.checkpoints import file_sha256
+    from monai_baldsam.bundles import SCHEMA_FILE, bundle_dir, bundle_head, bundle_metadata
 
     root = bundle_dir(name)
     verify_metadata(meta_file=str(root / "configs" / "metadata.json"), filepath=str(SCHEMA_FILE))
     meta = bundle_metadata(name)["baldsam"]
-    head = root / meta["head"]
-    if not head.is_file():
-        raise ValueError(f"bundle {root.name}: its head {head} is missing: reinstall monai_baldsam")
-    found = file_sha256(head)
-    if found != meta["head_sha256"]:
-        raise ValueError(f"bundle {root.name}: {head} has SHA-256 {found}, metadata.json says {meta['head_sha256']}")
+    found = bundle_head(name).sha256  # the shipped head it names, refused unless its SHA-256 is the pinned one
     with tempfile.TemporaryDirectory() as folder:
         if image is None:
             image, box = _sample_input(int(meta["spatial_dims"]), Path(folder))
@@ -133,7 +128,8 @@ def verify_bundle(name: str, image: str | None = None, box: str | None = None) -
         missing = workflow.check_properties()
     if missing:
         raise ValueError(f"bundle {root.name}: inference.json lacks the required properties {missing}")
-    return {"bundle": root.name, "metadata": "valid", "head_sha256": found, "inference_properties": "complete"}
+    return {"bundle": root.name, "metadata": "valid", "head": meta["head"], "head_sha256": found,
+            "inference_properties": "complete"}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,7 +141,8 @@ def run(args: argparse.Namespace) -> int:
         for name in list_bundles():
             meta = bundle_metadata(name)
             rows.append({"name": name, "spatial_dims": meta["baldsam"]["spatial_dims"],
-                         "domain": meta["baldsam"]["domain"], "version": meta["version"], "task": meta["task"]})
+                         "domain": meta["baldsam"]["domain"], "head": meta["baldsam"]["head"],
+                         "version": meta["version"], "task": meta["task"]})
         print(json.dumps(rows, indent=2))
         return 0
     if action == "path":

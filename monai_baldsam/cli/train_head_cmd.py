@@ -61,9 +61,9 @@ def run(args: argparse.Namespace) -> int:
     if args.bundle:
         if args.init:
             raise ValueError("give either --bundle or --init, not both: --bundle starts from the bundle's head")
-        from monai_baldsam.bundles import bundle_dir, bundle_metadata
+        from monai_baldsam.bundles import bundle_head
 
-        args.init = str(bundle_dir(args.bundle) / bundle_metadata(args.bundle)["baldsam"]["head"])
+        args.init = str(bundle_head(args.bundle).path)
     init = resolve_head(args.init).path if args.init else None
     result = train_head(args.data, args.out, backbone=args.backbone, epochs=checked.epochs, device=args.device,
                         seed=args.seed, val_fraction=checked.val_fraction, store_dir=args.store,

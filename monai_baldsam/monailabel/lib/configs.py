@@ -1,7 +1,8 @@
 """The app's models: one task config per monai_baldsam bundle (2D bundles -> 2D infer task, 3D -> 3D task).
 
-A bundle is read through the bundle contract (``monai_baldsam.bundles.list_bundles`` / ``bundle_dir`` and the
-``"baldsam"`` block of ``configs/metadata.json``: backbone, head file, spatial_dims, domain). Where that package is
+A bundle is read through the bundle contract (``monai_baldsam.bundles.list_bundles`` / ``bundle_dir`` /
+``bundle_head`` and the ``"baldsam"`` block of ``configs/metadata.json``: backbone, the head's registry name and
+SHA-256, spatial_dims, domain). Where that package is
 not installed, the shipped registry heads stand in (:data:`REGISTRY_FALLBACK`), so the app still serves the same
 model names.
 """
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from monai_baldsam.bundles import bundle_dir, list_bundles
+from monai_baldsam.bundles import bundle_dir, bundle_head, list_bundles
 from monai_baldsam.head.registry import resolve_head
 
 __all__ = ["ModelConfig", "REGISTRY_FALLBACK", "discover_configs", "select_configs"]
@@ -69,9 +70,10 @@ def _from_bundles() -> list[ModelConfig] | None:
         dims = int(block.get("spatial_dims", 2))
         if dims not in (2, 3):
             raise ValueError(f"bundle {name}: spatial_dims must be 2 or 3, got {dims}")
+        head = bundle_head(name)
         configs.append(ModelConfig(
-            name=name, spatial_dims=dims, head_path=(root / block["head"]).resolve(),
-            head_sha256=block.get("head_sha256"), backbone=str(block.get("backbone", "lite_medsam")),
+            name=name, spatial_dims=dims, head_path=head.path.resolve(),
+            head_sha256=head.sha256, backbone=str(block.get("backbone", "lite_medsam")),
             domain=str(block.get("domain", "")), label=_label_name(str(meta.get("label_classes", "")), "lesion"),
             description=str(meta.get("task", name))))
     return configs
