@@ -5,7 +5,7 @@ Each bundle follows the model-zoo layout: ``configs/`` (``metadata.json``, ``inf
 ``models/head.json``, which points at the bundle's head: the head file itself ships once, in
 ``monai_baldsam/head/weights/``, and the configs name it by registry name and SHA-256. The bundles' ``configs/`` and
 ``models/`` are generated from one template (``monai_baldsam/bundle/template.py``; regenerate with
-``python -m monai_baldsam.bundle.generate``). Run one with ``python -m monai.bundle run --config_file ...
+``python -m monai_baldsam.bundle.generate``; a bundle's head: :func:`monai_baldsam.bundle.heads.bundle_head`). Run one with ``python -m monai.bundle run --config_file ...
 --bundle_root "$(baldsam bundles path NAME)"`` or ``baldsam bundles run NAME ...``.
 """
 
@@ -15,10 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from monai_baldsam.bundle.heads import resolve_bundle_head
-from monai_baldsam.head.registry import HeadFile
-
-__all__ = ["BUNDLES_DIR", "list_bundles", "bundle_dir", "bundle_metadata", "bundle_head", "SCHEMA_FILE"]
+__all__ = ["BUNDLES_DIR", "list_bundles", "bundle_dir", "bundle_metadata", "SCHEMA_FILE"]
 
 BUNDLES_DIR = Path(__file__).resolve().parent
 #: The metadata schema the bundles are validated against offline (``verify_metadata --filepath``).
@@ -42,14 +39,3 @@ def bundle_dir(name: str) -> Path:
 def bundle_metadata(name: str) -> dict[str, Any]:
     """The bundle's ``configs/metadata.json``."""
     return json.loads((bundle_dir(name) / "configs" / "metadata.json").read_text())
-
-
-def bundle_head(name: str) -> HeadFile:
-    """The head bundle ``name`` runs: the shipped head its metadata names (``baldsam.head``, a registry name), its
-    file checked against the pinned ``baldsam.head_sha256`` (:class:`~monai_baldsam.bundle.heads.BundleHeadError`
-    on a mismatch)."""
-    block = bundle_metadata(name).get("baldsam")
-    if not isinstance(block, dict) or not block.get("head"):
-        raise ValueError(f"bundle {name}: configs/metadata.json has no 'baldsam' block naming its head: it is not a "
-                         "monai_baldsam bundle (reinstall monai_baldsam)")
-    return resolve_bundle_head(block["head"], block.get("head_sha256"))

@@ -19,10 +19,10 @@ import pytest
 from monai.bundle import ConfigParser, verify_metadata
 
 from monai_baldsam.bundle.generate import GENERATE_COMMAND, bundle_differences, main as generate, write_bundles
-from monai_baldsam.bundle.heads import BundleHeadError, resolve_bundle_head
+from monai_baldsam.bundle.heads import BundleHeadError, bundle_head, resolve_bundle_head
 from monai_baldsam.bundle.inference import BaldSamNetwork
 from monai_baldsam.bundle.template import GENERATED_FILES
-from monai_baldsam.bundles import SCHEMA_FILE, bundle_dir, bundle_head, bundle_metadata, list_bundles
+from monai_baldsam.bundles import SCHEMA_FILE, bundle_dir, bundle_metadata, list_bundles
 from monai_baldsam.cli.bundles_cmd import bundle_command, verify_bundle
 from monai_baldsam.cli.main import main as baldsam
 from monai_baldsam.head.registry import WEIGHTS_DIR, resolve_head
@@ -277,10 +277,10 @@ def test_bundles_ship_inside_the_wheel(tmp_path) -> None:
     result = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site),
                              str(wheel)], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    probe = ("import json, monai_baldsam, monai_baldsam.bundles as b; "
+    probe = ("import json, monai_baldsam, monai_baldsam.bundles as b, monai_baldsam.bundle.heads as h; "
              "from monai_baldsam.bundle.generate import bundle_differences; "
              "print(json.dumps({'package': monai_baldsam.__file__, 'differences': bundle_differences(), "
-             "'heads': {n: str(b.bundle_head(n).path) for n in b.list_bundles()}}))")
+             "'heads': {n: str(h.bundle_head(n).path) for n in b.list_bundles()}}))")
     env = {**os.environ, "PYTHONPATH": str(site), "OMP_NUM_THREADS": "1"}
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True,
                             timeout=300)

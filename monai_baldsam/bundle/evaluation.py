@@ -18,7 +18,13 @@ from tqdm.auto import tqdm
 
 from monai_baldsam import distributed
 from monai_baldsam.bundle.heads import resolve_bundle_head
+from monai_baldsam.evaluation.report import check_output_dir, write_runs, write_volume_report
+from monai_baldsam.evaluation.runner import evaluate
+from monai_baldsam.evaluation.volumes import evaluate_volumes, summarize_volume_results
+from monai_baldsam.head.click_model import load_head_click_model
 from monai_baldsam.io.atomic import atomic_write_text
+from monai_baldsam.io.cases import discover_cases, discover_volume_cases, validate_masks
+from monai_baldsam.segmentation import Segmenter
 
 __all__ = ["ClickEvaluation"]
 
@@ -66,10 +72,8 @@ class ClickEvaluation:
         if self.spatial_dims == 3:
             if self.datalist is not None:
                 raise ValueError("a 3D evaluation reads a folder of volumes (--dataset_dir); datalists are for 2D")
-            from monai_baldsam.io.cases import discover_volume_cases
 
             return discover_volume_cases(self.dataset_dir, self.limit)
-        from monai_baldsam.io.cases import discover_cases, validate_masks
 
         source = self.datalist if self.datalist is not None else self.dataset_dir
         if self.datalist is not None and not source.is_absolute() and not source.exists():
@@ -82,7 +86,6 @@ class ClickEvaluation:
     def run(self) -> dict[str, Any] | None:
         """Evaluate this rank's share; on rank 0 gather and write everything and return the report (other ranks
         return ``None``)."""
-        from monai_baldsam.evaluation.report import check_output_dir
 
         start = time.perf_counter()
         rank, world = distributed.rank(), distributed.world_size()
@@ -113,8 +116,6 @@ class ClickEvaluation:
         return report
 
     def _run_images(self, cases: list[Any], show: bool) -> dict[tuple[str, str], Any]:
-        from monai_baldsam.evaluation.runner import evaluate
-        from monai_baldsam.head.click_model import load_head_click_model
         found = self.head_file
         model = load_head_click_model(found.path, self.backbone, head_sha256=found.sha256, device=self.device,
                                       seed=self.seed)
@@ -124,7 +125,6 @@ class ClickEvaluation:
 
     def _write_images(self, gathered: list[dict[str, Any]], order: dict[str, int], meta: dict[str, Any]
                       ) -> dict[str, Any]:
-        from monai_baldsam.evaluation.report import write_runs
 
         merged: dict[tuple[str, str], Any] = {}
         for part in gathered:
@@ -140,9 +140,6 @@ class ClickEvaluation:
         return write_runs(merged, self.output_dir, meta, overwrite=self.overwrite)
 
     def _run_volumes(self, cases: list[Any], show: bool) -> list[Any]:
-        from monai_baldsam.evaluation.volumes import evaluate_volumes
-        from monai_baldsam.segmentation import Segmenter
-
         if self.first != "box":
             raise ValueError("on volumes the first prompt is the box on the largest tumour slice: use first='box'")
         if not cases:
@@ -153,8 +150,6 @@ class ClickEvaluation:
 
     def _write_volumes(self, gathered: list[dict[str, Any]], order: dict[str, int], meta: dict[str, Any]
                        ) -> dict[str, Any]:
-        from monai_baldsam.evaluation.report import write_volume_report
-        from monai_baldsam.evaluation.volumes import summarize_volume_results
 
         results = sorted((r for part in gathered for r in part["results"]), key=lambda r: order[r.case])
         if not results:

@@ -19,7 +19,7 @@ from typing import Sequence
 
 from monai_baldsam.bundle.heads import GENERATE_COMMAND, resolve_bundle_head
 from monai_baldsam.bundle.specs import SPECS, BundleSpec
-from monai_baldsam.bundle.template import GENERATED_FILES, render_bundle
+from monai_baldsam.bundle.template import render_bundle
 from monai_baldsam.bundles import BUNDLES_DIR
 from monai_baldsam.io.atomic import atomic_write_text
 

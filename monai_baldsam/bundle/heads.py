@@ -13,10 +13,11 @@ from __future__ import annotations
 import os
 import re
 
+from monai_baldsam.bundles import bundle_metadata
 from monai_baldsam.head.registry import HeadFile, resolve_head
 from monai_baldsam.sam.checkpoints import CheckpointError, file_sha256
 
-__all__ = ["GENERATE_COMMAND", "FROM_CARD", "BundleHeadError", "resolve_bundle_head"]
+__all__ = ["GENERATE_COMMAND", "FROM_CARD", "BundleHeadError", "resolve_bundle_head", "bundle_head"]
 
 #: the command that regenerates the bundles from the template
 GENERATE_COMMAND = "python -m monai_baldsam.bundle.generate"
@@ -59,3 +60,14 @@ def resolve_bundle_head(head: str | os.PathLike[str] | None, sha256: str | None)
             f"to run another head on purpose, pass --head NAME|PATH with --head_sha256 {actual} "
             f"(or --head_sha256 {FROM_CARD} to check only its card).")
     return HeadFile(found.path, actual, found.name)
+
+
+def bundle_head(name: str) -> HeadFile:
+    """The head bundle ``name`` runs: the shipped head its metadata names (``baldsam.head``, a registry name), its
+    file checked against the pinned ``baldsam.head_sha256`` (:class:`BundleHeadError`
+    on a mismatch)."""
+    block = bundle_metadata(name).get("baldsam")
+    if not isinstance(block, dict) or not block.get("head"):
+        raise ValueError(f"bundle {name}: configs/metadata.json has no 'baldsam' block naming its head: it is not a "
+                         "monai_baldsam bundle (reinstall monai_baldsam)")
+    return resolve_bundle_head(block["head"], block.get("head_sha256"))

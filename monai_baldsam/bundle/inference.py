@@ -28,6 +28,7 @@ from monai_baldsam.io.formats import full_suffix
 from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import BITS_PER_NAT, suggest_2d, suggest_session
 from monai_baldsam.transforms.prompts import UserPrompts, to_slice_prompts
+from monai_baldsam.transforms.volume_geometry import resolve_axis
 
 __all__ = ["inference_items", "LoadPromptedImage", "prompted_collate", "PreparePromptedBatch", "BaldSamNetwork",
            "PromptedInferer", "SaveBaldSamOutputs"]
@@ -104,8 +105,6 @@ class LoadPromptedImage:
     def __call__(self, item: Mapping[str, Any]) -> dict[str, Any]:
         image = load_image(item["image"], channel=self.channel)
         if image.ndim == 4:
-            from monai_baldsam.transforms.volume_geometry import resolve_axis
-
             axis = resolve_axis(self.axis, image.affine)
         else:
             axis = 2

@@ -8,13 +8,14 @@ never overwritten: run the new file with ``--head <output_dir>/head.pt --head_sh
 
 from __future__ import annotations
 
-from dataclasses import replace
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
 from monai_baldsam import distributed
 from monai_baldsam.bundle.heads import resolve_bundle_head
+from monai_baldsam.head.training import TrainConfig, train_head
 
 __all__ = ["HeadTraining"]
 
@@ -66,7 +67,6 @@ class HeadTraining:
     def run(self) -> dict[str, Any] | None:
         """Train; returns the card on rank 0 (``None`` on other ranks)."""
 
-        from monai_baldsam.head.training import TrainConfig, train_head
 
         init = self.init
         config = TrainConfig()

@@ -112,7 +112,8 @@ def verify_bundle(name: str, image: str | None = None, box: str | None = None) -
 
     from monai.bundle import ConfigWorkflow, verify_metadata
 
-    from monai_baldsam.bundles import SCHEMA_FILE, bundle_dir, bundle_head, bundle_metadata
+    from monai_baldsam.bundle.heads import bundle_head
+    from monai_baldsam.bundles import SCHEMA_FILE, bundle_dir, bundle_metadata
 
     root = bundle_dir(name)
     verify_metadata(meta_file=str(root / "configs" / "metadata.json"), filepath=str(SCHEMA_FILE))

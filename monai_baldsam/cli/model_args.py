@@ -57,7 +57,8 @@ def apply_bundle(args: argparse.Namespace, default_head: str | None = None) -> N
         return
     if getattr(args, "head", None) is not None:
         raise ValueError("give either --bundle or --head, not both: a bundle brings its own head")
-    from monai_baldsam.bundles import bundle_head, bundle_metadata
+    from monai_baldsam.bundle.heads import bundle_head
+    from monai_baldsam.bundles import bundle_metadata
 
     meta = bundle_metadata(name)["baldsam"]
     args.head = str(bundle_head(name).path)  # the shipped head the bundle names, its pinned SHA-256 checked

@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     if args.bundle:
         if args.init:
             raise ValueError("give either --bundle or --init, not both: --bundle starts from the bundle's head")
-        from monai_baldsam.bundles import bundle_head
+        from monai_baldsam.bundle.heads import bundle_head
 
         args.init = str(bundle_head(args.bundle).path)
     init = resolve_head(args.init).path if args.init else None

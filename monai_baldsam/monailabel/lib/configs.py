@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from monai_baldsam.bundles import bundle_dir, bundle_head, list_bundles
+from monai_baldsam.bundle.heads import bundle_head
+from monai_baldsam.bundles import bundle_dir, list_bundles
 from monai_baldsam.head.registry import resolve_head
 
 __all__ = ["ModelConfig", "REGISTRY_FALLBACK", "discover_configs", "select_configs"]
