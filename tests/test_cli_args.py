@@ -122,9 +122,9 @@ def test_load_image_input_takes_the_channel_and_the_through_plane_axis(tmp_path:
     np.testing.assert_allclose(source.image[0].numpy(), data[..., 1], rtol=1e-6)
     assert source.axis == 1 and source.segmenter_axis == 1 and source.requested_axis is None
     assert source.inputs == [str(path)]
-    assert sorted(source.slice_prompts(UserPrompts(box=[0, 0, 4, 3, 4]))) == [4]  # a box on slice j = 4
+    assert sorted(source.checked_prompts(UserPrompts(box=[0, 0, 4, 3, 4])).slices) == [4]  # a box on slice j = 4
     with pytest.raises(ValueError, match="outside"):
-        source.slice_prompts(UserPrompts(box=[0, 0, 9, 3, 4]))
+        source.checked_prompts(UserPrompts(box=[0, 0, 9, 3, 4]))
     given = load_image_input(argparse.Namespace(image=str(path), channel=0, axis=2))
     assert given.axis == 2 and given.segmenter_axis == 2
     with pytest.raises(ValueError, match="channel"):
@@ -137,7 +137,7 @@ def test_load_image_input_on_a_picture_keeps_the_given_axis(dev_dir) -> None:
     assert not source.is_volume and source.axis == 2
     assert source.segmenter_axis == 1  # passed on to the Segmenter as given, as before
     height, width = source.image.shape[1:]
-    assert sorted(source.slice_prompts(UserPrompts(box=[1, 1, width - 2, height - 2]))) == [0]
+    assert sorted(source.checked_prompts(UserPrompts(box=[1, 1, width - 2, height - 2])).slices) == [0]
 
 
 def test_window_from_args() -> None:
