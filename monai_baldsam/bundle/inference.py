@@ -22,15 +22,15 @@ from monai.data import MetaTensor
 from monai.inferers import Inferer
 
 from monai_baldsam.bundle.heads import resolve_bundle_head
-from monai_baldsam.io import load_image, write_mask, write_probability_map
+from monai_baldsam.bundle.pipeline import ORIGINAL_KEY
+from monai_baldsam.io import write_mask, write_probability_map
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.io.formats import full_suffix
 from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import BITS_PER_NAT, suggest_2d, suggest_session
-from monai_baldsam.transforms.prompts import UserPrompts, to_slice_prompts
-from monai_baldsam.transforms.volume_geometry import resolve_axis
+from monai_baldsam.transforms.prompts import UserPrompts
 
-__all__ = ["inference_items", "LoadPromptedImage", "prompted_collate", "PreparePromptedBatch", "BaldSamNetwork",
+__all__ = ["inference_items", "prompted_collate", "PreparePromptedBatch", "BaldSamNetwork",
            "PromptedInferer", "SaveBaldSamOutputs"]
 
 PathLike = str | os.PathLike
@@ -94,24 +94,6 @@ def inference_items(dataset_dir: PathLike | None = None, datalist: PathLike | No
     return items
 
 
-class LoadPromptedImage:
-    """``{"image": path, "prompts": ...}`` -> the image loaded as ``baldsam segment`` loads it (MetaTensor with the
-    affine), its prompts checked against its size before any model runs."""
-
-    def __init__(self, channel: int | None = None, axis: int | None = None) -> None:
-        self.channel = channel
-        self.axis = axis
-
-    def __call__(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        image = load_image(item["image"], channel=self.channel)
-        if image.ndim == 4:
-            axis = resolve_axis(self.axis, image.affine)
-        else:
-            axis = 2
-        to_slice_prompts(item["prompts"], image.shape[1:], axis)
-        return {**item, "image": image}
-
-
 def prompted_collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
     """A batch as lists per key (images of different sizes are not stacked)."""
     return {key: [item[key] for item in batch] for key in batch[0]}
@@ -122,7 +104,8 @@ class PreparePromptedBatch:
 
     def __call__(self, batchdata: Mapping[str, Any], device: str | torch.device | None = None,
                  non_blocking: bool = False, **kwargs: Any) -> tuple[Any, None, tuple, dict[str, Any]]:
-        return batchdata["image"], None, (), {"prompts": batchdata["prompts"]}
+        originals = batchdata.get(ORIGINAL_KEY, batchdata["image"])
+        return batchdata["image"], None, (), {"prompts": batchdata["prompts"], "originals": originals}
 
 
 class BaldSamNetwork(torch.nn.Module):
@@ -172,10 +155,14 @@ class PromptedInferer(Inferer):
     """Runs the network on every image of a batch with its own prompts."""
 
     def __call__(self, inputs: Sequence[MetaTensor], network: Any, prompts: Sequence[UserPrompts],
-                 *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
+                 *args: Any, originals: Sequence[MetaTensor] | None = None, **kwargs: Any) -> list[dict[str, Any]]:
+        """Each image's outputs, with the image as loaded (``originals``, before any spatial transform of the
+        preprocessing) under ``original`` for the postprocessing."""
         if len(inputs) != len(prompts):
             raise ValueError(f"{len(inputs)} images but {len(prompts)} prompt sets in the batch")
-        return [network(image, prompt) for image, prompt in zip(inputs, prompts)]
+        originals = list(inputs) if originals is None else list(originals)
+        return [{**network(image, prompt), ORIGINAL_KEY: original}
+                for image, prompt, original in zip(inputs, prompts, originals)]
 
 
 def _stem(image: MetaTensor, index: int) -> str:

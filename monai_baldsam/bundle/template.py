@@ -35,6 +35,7 @@ GENERATED_FILES = tuple(f"configs/{name}" for name in CONFIG_FILES) + ("models/h
 
 _DEVICE = "$torch.device('cuda' if torch.cuda.is_available() else 'cpu')"
 _INFER = "monai_baldsam.bundle.inference"
+_PIPELINE = "monai_baldsam.bundle.pipeline"
 _LOGGING = """[loggers]
 keys=root
 
@@ -66,14 +67,19 @@ def _imports(module: str) -> list[str]:
 def inference_config(head: HeadFile) -> dict[str, Any]:
     """``inference.json``: a ``SupervisedEvaluator`` over prompted images, ``BaldSamNetwork`` with the pinned head."""
     return {
-        "imports": _imports(_INFER), "bundle_root": ".", "device": _DEVICE,
+        "imports": [*_imports(_INFER), f"$import {_PIPELINE}", "$import monai_baldsam.transforms.world_prompts"],
+        "bundle_root": ".", "device": _DEVICE,
         "dataset_dir": "", "datalist": None, "datalist_key": "testing",
         "image": None, "box": None, "foreground": None, "background": None,
         "output_dir": "baldsam_out", "overwrite": False, "backbone": "lite_medsam", "usam": "general",
         "head": head.name, "head_sha256": head.sha256,
         "dataset_data": f"${_INFER}.inference_items(@dataset_dir, @datalist, @image, @box, @foreground, "
                         "@background, @datalist_key)",
-        "preprocessing": {"_target_": f"{_INFER}.LoadPromptedImage"},
+        # the pipeline a user may change: spatial transforms on "image" go between the two prompt transforms
+        "preprocessing": {"_target_": "Compose", "transforms": [
+            {"_target_": f"{_PIPELINE}.LoadPromptedImaged", "keys": "image"},
+            {"_target_": "monai_baldsam.transforms.world_prompts.PromptsToWorldd"},
+            {"_target_": "monai_baldsam.transforms.world_prompts.PromptsToImaged"}]},
         "dataset": {"_target_": "Dataset", "data": "@dataset_data", "transform": "@preprocessing"},
         "dataloader": {"_target_": "DataLoader", "dataset": "@dataset", "batch_size": 1, "shuffle": False,
                        "num_workers": 0, "collate_fn": f"${_INFER}.prompted_collate"},
@@ -81,8 +87,9 @@ def inference_config(head: HeadFile) -> dict[str, Any]:
                         "head_sha256": "@head_sha256", "device": "@device", "usam": "@usam"},
         "network": "@network_def",
         "inferer": {"_target_": f"{_INFER}.PromptedInferer"},
-        "postprocessing": {"_target_": f"{_INFER}.SaveBaldSamOutputs", "output_dir": "@output_dir",
-                           "overwrite": "@overwrite"},
+        "postprocessing": {"_target_": "Compose", "map_items": False, "transforms": [
+            {"_target_": f"{_PIPELINE}.InvertBaldSamOutputs", "preprocessing": "@preprocessing"},
+            {"_target_": f"{_INFER}.SaveBaldSamOutputs", "output_dir": "@output_dir", "overwrite": "@overwrite"}]},
         "handlers": [],
         "evaluator": {"_target_": "SupervisedEvaluator", "device": "@device", "val_data_loader": "@dataloader",
                       "network": "@network", "inferer": "@inferer",

@@ -29,7 +29,7 @@ from monai_baldsam.transforms.prompts import UserPrompts, check_prompts
 from monai_baldsam.transforms.slicing import slice_axes
 from monai_baldsam.transforms.volume_geometry import resolve_axis
 
-__all__ = ["WorldPrompts", "to_world", "from_world", "PromptsToWorldd", "PromptsToImaged"]
+__all__ = ["WorldPrompts", "to_world", "from_world", "map_points", "PromptsToWorldd", "PromptsToImaged"]
 
 #: How far (in voxels) the two corners of a box may lie from one slice after the transforms.
 SLICE_TOLERANCE = 1e-3
@@ -112,6 +112,13 @@ def from_world(world: WorldPrompts, image: torch.Tensor) -> UserPrompts:
             a, b = slice_axes(axis)
             box = [low[a], low[b], float(np.rint(corners[0, axis])), high[a], high[b]]
     return UserPrompts(box=box, foreground=foreground, background=background)
+
+
+def map_points(points: Any, source: torch.Tensor, target: torch.Tensor) -> np.ndarray:
+    """Indices ``(N, D)`` of ``source`` as indices of ``target``, through world coordinates (both affines)."""
+    dims = source.ndim - 1
+    world = _apply(_affine(source, dims), np.asarray(points, dtype=np.float64))
+    return _apply(np.linalg.inv(_affine(target, dims)), world)
 
 
 class PromptsToWorldd(MapTransform):
