@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from monai_baldsam.cli.main import main
-from monai_baldsam.evaluation.volumes import first_box, oracle_voxel, random_error_voxel
+from monai_baldsam.evaluation.volumes import first_box, oracle_voxel, random_error_voxel, range_error, slice_range
 from monai_baldsam.io.cases import discover_volume_cases, is_volume_folder
 
 
@@ -88,4 +88,22 @@ def test_evaluate_on_volumes_reports_dice_per_click(tmp_path: Path, capsys) -> N
             assert label == int(truth[i, j, k])  # the simulated user answers from the truth
     assert len(firsts) == 1 and firsts.pop() > 0.6  # the same box first for every policy; propagation works
     assert report["policies"]["bald"]["per_volume"][0]["slices_scored"]
+    # the slices covered against the truth's, after every interaction
+    filled = np.nonzero(truth.any(axis=(0, 1)))[0]
+    for summary in report["policies"].values():
+        volume = summary["per_volume"][0]
+        assert volume["axis"] == 2 and volume["truth_slices"] == [int(filled[0]), int(filled[-1])]
+        assert len(volume["label_slices"]) == len(volume["slices_missed"]) == 3
+        first, last = volume["label_slices"][0]
+        assert volume["slices_missed"][0] == max(abs(first - filled[0]), abs(last - filled[-1]))
+        assert summary["within_one_slice_after_box"] == float(volume["slices_missed"][0] <= 1)
     assert (out / "dice_vs_clicks.png").stat().st_size > 0
+
+
+def test_slice_range_and_how_many_slices_it_misses() -> None:
+    mask = np.zeros((4, 5, 9), dtype=bool)
+    mask[1, 2, 3] = mask[2, 2, 6] = True
+    assert slice_range(mask, 2) == [3, 6] and slice_range(mask, 0) == [1, 2]
+    assert slice_range(np.zeros((3, 3, 3), dtype=bool), 1) is None
+    assert range_error([3, 6], [2, 6]) == 1 and range_error([3, 9], [3, 6]) == 3 and range_error([3, 6], [3, 6]) == 0
+    assert range_error(None, [2, 6]) == 5  # an empty label misses the whole range

@@ -272,8 +272,8 @@ def write_volume_report(summary: Mapping[str, Mapping[str, Any]], outdir: PathLi
     n_volumes = max((s["n_volumes"] for s in summary.values()), default=0)
     plot_curves({p: s["mdice_curve"] for p, s in summary.items()}, out / "dice_vs_clicks.png", "mean Dice",
                 f"{n_volumes} volumes, box first", overwrite=overwrite)
-    return {"out": str(out), "runs": {p: {k: s[k] for k in ("n_volumes", "mdice_at", "noc85", "noc90")}
-                                      for p, s in summary.items()}}
+    keys = ("n_volumes", "mdice_at", "noc85", "noc90", "within_one_slice_after_box")
+    return {"out": str(out), "runs": {p: {k: s.get(k) for k in keys} for p, s in summary.items()}}
 
 
 def load_run(path: PathLike) -> dict[str, Any]:

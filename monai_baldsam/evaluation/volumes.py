@@ -35,7 +35,7 @@ from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import best_volume_click
 from monai_baldsam.transforms.prompts import UserPrompts
 
-__all__ = ["VOLUME_POLICIES", "VolumeSessionResult",
+__all__ = ["VOLUME_POLICIES", "VolumeSessionResult", "slice_range", "range_error",
            "first_box", "oracle_voxel", "random_error_voxel", "run_volume_session", "evaluate_volumes",
            "summarize_volume_results"]
 
@@ -44,7 +44,9 @@ VOLUME_POLICIES = ("oracle", "random_error", "bald")
 
 @dataclass
 class VolumeSessionResult:
-    """Dice over the volume after every interaction (interaction 1: the box), and the clicks ``(i, j, k, label)``."""
+    """Dice over the volume after every interaction (interaction 1: the box), the clicks ``(i, j, k, label)``, and
+    the slices the label covers after every interaction (``[first, last]`` along the session's axis, ``None`` for
+    an empty label) against the truth's (``truth_slices``)."""
 
     case: str
     policy: str
@@ -52,6 +54,9 @@ class VolumeSessionResult:
     clicks: list[list[int]] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
     slices_scored: list[int] = field(default_factory=list)
+    truth_slices: list[int] | None = None
+    label_slices: list[list[int] | None] = field(default_factory=list)
+    axis: int = 2
 
 
 def first_box(truth: np.ndarray, axis: int, on: str = "largest") -> UserPrompts:
@@ -102,6 +107,20 @@ def random_error_voxel(pred: np.ndarray, truth: np.ndarray, valid: np.ndarray, r
     return (int(index[0]), int(index[1]), int(index[2])), int(truth[index])
 
 
+def slice_range(mask: np.ndarray, axis: int) -> list[int] | None:
+    """``[first, last]`` index of the slices along ``axis`` that hold a voxel of ``mask``; ``None`` when empty."""
+    filled = np.nonzero(np.moveaxis(mask, axis, 0).reshape(mask.shape[axis], -1).any(axis=1))[0]
+    return None if filled.size == 0 else [int(filled[0]), int(filled[-1])]
+
+
+def range_error(label: list[int] | None, truth: list[int]) -> int:
+    """Slices by which ``label``'s range misses ``truth``'s at its worse end (``first`` or ``last``, either way);
+    an empty label misses by the truth's whole length."""
+    if label is None:
+        return truth[1] - truth[0] + 1
+    return max(abs(label[0] - truth[0]), abs(label[1] - truth[1]))
+
+
 def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
     return float(2.0 * (pred & truth).sum() / max(1, int(pred.sum()) + int(truth.sum())))
 
@@ -120,7 +139,9 @@ def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: s
     start = time.perf_counter()
     session.update(first_box(truth, session.axis), propagate=True)
     label = session.label()[0].numpy().astype(bool)
-    result = VolumeSessionResult(name, policy, [_dice(label, truth)], seconds=[time.perf_counter() - start])
+    result = VolumeSessionResult(name, policy, [_dice(label, truth)], seconds=[time.perf_counter() - start],
+                                 truth_slices=slice_range(truth, session.axis),
+                                 label_slices=[slice_range(label, session.axis)], axis=session.axis)
     valid = np.ones(truth.shape, dtype=bool)
     for _ in range(2, n_interactions + 1):
         start = time.perf_counter()
@@ -134,7 +155,9 @@ def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: s
             choice = None if found is None else (found[0], int(truth[found[0]]))
             result.slices_scored.append(len(uncertainty.slices))
         if choice is None:
-            result.dice.extend([result.dice[-1]] * (n_interactions - len(result.dice)))
+            missing = n_interactions - len(result.dice)
+            result.dice.extend([result.dice[-1]] * missing)
+            result.label_slices.extend([result.label_slices[-1]] * missing)
             break
         ijk, answer = choice
         valid[ijk] = False
@@ -142,6 +165,7 @@ def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: s
         session.update(UserPrompts(**clicks), propagate=True)
         label = session.label()[0].numpy().astype(bool)
         result.dice.append(_dice(label, truth))
+        result.label_slices.append(slice_range(label, session.axis))
         result.clicks.append([*ijk, answer])
         result.seconds.append(time.perf_counter() - start)
     return result
@@ -176,7 +200,19 @@ def summarize_volume_results(results: Sequence[VolumeSessionResult]) -> dict[str
             "mdice_at": table["miou_at"], "noc80": table["noc80"], "noc85": table["noc85"], "noc90": table["noc90"],
             "failures_at_budget": table["failures_at_budget"], "auc": table["auc"],
             "seconds_per_click": float(np.mean(clicks_s)) if clicks_s else None,
+            "within_one_slice_after_box": _share_within(rows, 1),
             "per_volume": [{"name": r.case, "dice": [round(v, 4) for v in r.dice], "clicks": r.clicks,
-                            "slices_scored": r.slices_scored} for r in rows],
+                            "slices_scored": r.slices_scored, "axis": r.axis, "truth_slices": r.truth_slices,
+                            "label_slices": r.label_slices,
+                            "slices_missed": [range_error(found, r.truth_slices) for found in r.label_slices]
+                            if r.truth_slices is not None else None} for r in rows],
         }
     return out
+
+
+def _share_within(rows: Sequence[VolumeSessionResult], slices: int) -> float | None:
+    """Share of volumes whose label after the box covers the truth's slice range within ``slices`` at both ends."""
+    judged = [r for r in rows if r.truth_slices is not None and r.label_slices]
+    if not judged:
+        return None
+    return float(np.mean([range_error(r.label_slices[0], r.truth_slices) <= slices for r in judged]))
