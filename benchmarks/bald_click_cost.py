@@ -7,7 +7,7 @@ The two are interleaved ``--repeats`` times so that load from other processes hi
 
 Writes ``benchmarks/results/bald_click_cost_cpu.json``.
 
-    python benchmarks/bald_click_cost.py --threads 1
+    python -m benchmarks.bald_click_cost --threads 1
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import argparse
 import json
 
 import numpy as np
-from results_io import provenance, write_json
-from timing import add_cost_arguments, cost_cases, interleaved_medians, load_cost_models, parse_cost_args
 
+from benchmarks.results_io import provenance, write_json
+from benchmarks.timing import add_cost_arguments, cost_cases, interleaved_medians, load_cost_models, parse_cost_args
 from monai_baldsam.interaction.policies import ClickContext, make_policy
 
 

@@ -8,7 +8,7 @@ After the first prompt it also measures how the head's probability is calibrated
 MI and predictive-entropy maps rank error pixels (ROC AUC), and how many error pixels lie within 5 px of the
 predicted boundary. Writes ``benchmarks/results/bald_diagnostics_<head>.json`` and ``.png``.
 
-    python benchmarks/bald_diagnostics.py --head general --threads 1
+    python -m benchmarks.bald_diagnostics --head general --threads 1
 """
 
 from __future__ import annotations
@@ -20,11 +20,11 @@ from collections import defaultdict
 
 import numpy as np
 import torch
-from head_validation import load_validation_split
-from results_io import provenance, save_png, write_json
 from scipy import ndimage, stats
 from tqdm.auto import tqdm
 
+from benchmarks.head_validation import load_validation_split
+from benchmarks.results_io import provenance, save_png, write_json
 from monai_baldsam.interaction.policies import Click, ClickContext, ClickPolicy, make_policy
 from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.sam.predictor import SliceEmbedding

@@ -12,7 +12,7 @@ Each policy's share of clicks on an error pixel of the mask before them is recor
 
 Writes ``benchmarks/results/<--out>.json`` and ``.png`` (the intervals, one panel per first prompt).
 
-    python benchmarks/bald_paired_dev.py --head general --device cuda --out bald_paired_dev_h100
+    python -m benchmarks.bald_paired_dev --head general --device cuda --out bald_paired_dev_h100
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import time
 from typing import Any
 
 import torch
-from results_io import provenance, save_png, write_json
 
+from benchmarks.results_io import provenance, save_png, write_json
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.paired import error_click_shares, paired_comparisons
 from monai_baldsam.evaluation.report import comparison_rows, run_summary

@@ -6,27 +6,21 @@ back, seed 0. The original decoder is run on the same embeddings with the box al
 than 0.005 below the original" criterion (paired bootstrap over images). Writes
 ``benchmarks/results/decoder_dev_<device>.json`` and ``.png``.
 
-    python benchmarks/decoder_dev.py [--domains busi,busbra,...] [--encoder auto] [--name decoder_dev_cpu]
+    python -m benchmarks.decoder_dev [--domains busi,busbra,...] [--encoder auto] [--name decoder_dev_cpu]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_io import provenance, save_png, write_json  # noqa: E402
-
-from monai_baldsam.data_paths import data_root  # noqa: E402
-from monai_baldsam.evaluation.runner import evaluate  # noqa: E402
-from monai_baldsam.evaluation.statistics import paired_bootstrap  # noqa: E402
-from monai_baldsam.interaction.metrics import summarize_curves  # noqa: E402
-from monai_baldsam.interaction.model import SamClickModel, load_click_model  # noqa: E402
-from monai_baldsam.io.cases import discover_cases  # noqa: E402
+from benchmarks.results_io import provenance, save_png, write_json
+from monai_baldsam.data_paths import data_root
+from monai_baldsam.evaluation.runner import evaluate
+from monai_baldsam.evaluation.statistics import paired_bootstrap
+from monai_baldsam.interaction.metrics import summarize_curves
+from monai_baldsam.interaction.model import SamClickModel, load_click_model
+from monai_baldsam.io.cases import discover_cases
 
 DOMAINS = ("busi", "busbra", "kvasir", "clinicdb", "ph2", "isic2017", "ct2d")
 TARGETS = {"box_miou5": 0.93, "click_miou5": 0.90, "noc90_box": 3.0, "box_alone_drop": 0.005}

@@ -5,29 +5,25 @@ runtime, repeated) so that other load on the machine hits them alike, and the me
 Numerics: the largest embedding difference against the baseline and the box-mask IoU on the same slices.
 Writes ``benchmarks/results/<name>.json``.
 
-    python benchmarks/encoder_throughput.py [--threads 2] [--repeats 3] [--name encoder_throughput_cpu]
+    python -m benchmarks.encoder_throughput [--threads 2] [--repeats 3] [--name encoder_throughput_cpu]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_io import provenance, write_json  # noqa: E402
-
-from monai_baldsam.data_paths import data_root  # noqa: E402
-from monai_baldsam.interaction.cases import load_case  # noqa: E402
-from monai_baldsam.interaction.geometry import mask_boxes  # noqa: E402
-from monai_baldsam.io.cases import discover_cases  # noqa: E402
-from monai_baldsam.sam.backbones import load_backbone  # noqa: E402
-from monai_baldsam.sam.encoder_runtime import make_encoder  # noqa: E402
-from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding  # noqa: E402
+from benchmarks.results_io import provenance, write_json
+from monai_baldsam.data_paths import data_root
+from monai_baldsam.interaction.cases import load_case
+from monai_baldsam.interaction.geometry import mask_boxes
+from monai_baldsam.io.cases import discover_cases
+from monai_baldsam.sam.backbones import load_backbone
+from monai_baldsam.sam.encoder_runtime import make_encoder
+from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
 RUNTIMES = ("torch", "openvino-f32", "openvino-f16", "openvino-bf16")
 

@@ -8,8 +8,8 @@ timestamps, per-domain tables and mean curves, per-image IoU curves) and a PNG w
 is rewritten (atomically) after each domain, with ``"complete": false`` until the last one, so a long run can be
 followed.
 
-    .venv/bin/python benchmarks/eval_baselines.py                       # N = 20, all four domains, CPU
-    .venv/bin/python benchmarks/eval_baselines.py --clicks 5 --limit 3  # a quick look
+    python -m benchmarks.eval_baselines                       # N = 20, all four domains, CPU
+    python -m benchmarks.eval_baselines --clicks 5 --limit 3  # a quick look
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from results_io import REPO, device_info, git
 
+from benchmarks.results_io import REPO, device_info, git
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.report import comparison_rows, draw_comparison, run_summary
 from monai_baldsam.evaluation.runner import evaluate

@@ -7,7 +7,7 @@ after a domain (``busi``, ``kvasir``, ``ph2``) runs on that domain only; ``gener
 
 Writes ``benchmarks/results/heads_dev_cpu.json`` and ``heads_dev_cpu.png`` (mIoU vs interactions per domain).
 
-    python benchmarks/eval_heads_dev.py --heads general busi kvasir ph2 --limit 12 --clicks 10 --threads 1
+    python -m benchmarks.eval_heads_dev --heads general busi kvasir ph2 --limit 12 --clicks 10 --threads 1
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import argparse
 import time
 
 import torch
-from results_io import provenance, save_png, write_json
 
+from benchmarks.results_io import provenance, save_png, write_json
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.report import run_summary
 from monai_baldsam.evaluation.runner import evaluate

@@ -23,7 +23,7 @@ and the same judged; ratios to the plain decoder call.
 
 Writes ``benchmarks/results/usam_dev_cpu.json`` and ``.png``.
 
-    python benchmarks/eval_usam_dev.py --threads 1
+    python -m benchmarks.eval_usam_dev --threads 1
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import time
 
 import numpy as np
 import torch
-from results_io import provenance, save_png, write_json
 from tqdm.auto import tqdm
 
+from benchmarks.results_io import provenance, save_png, write_json
 from monai_baldsam.bayes.acquisition import binary_entropy
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.head.click_model import load_head_click_model

@@ -7,7 +7,7 @@ encoder cache), so the brain head and the general baseline are compared on ident
 ``benchmarks/results/volumes_dev_cpu.json`` and ``.png`` (``--out`` another stem, e.g. ``volumes_dev_h100`` with
 ``--device cuda``).
 
-    python benchmarks/eval_volumes_dev.py --heads brain_mri general --clicks 6 --threads 1
+    python -m benchmarks.eval_volumes_dev --heads brain_mri general --clicks 6 --threads 1
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import argparse
 import time
 
 import torch
-from results_io import provenance, save_png, write_json
 from tqdm.auto import tqdm
 
+from benchmarks.results_io import provenance, save_png, write_json
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.volumes import VOLUME_POLICIES, evaluate_volumes, summarize_volume_results
 from monai_baldsam.io.cases import discover_volume_cases

@@ -9,7 +9,7 @@ mIoU@5, NoC@85 (the budget when never reached) and seconds per click.
 
 Writes ``benchmarks/results/laplace_ablation_<head>_cpu.json`` and a PNG of mIoU@5 per variant.
 
-    python benchmarks/laplace_ablation.py --head general --limit 8 --clicks 10 --threads 2
+    python -m benchmarks.laplace_ablation --head general --limit 8 --clicks 10 --threads 2
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from results_io import provenance, save_png, write_json
 
+from benchmarks.results_io import provenance, save_png, write_json
 from monai_baldsam.bayes import LastLayerLaplace
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.report import run_summary

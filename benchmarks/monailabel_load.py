@@ -11,7 +11,7 @@ no answer is mixed up with another), the label is on the picture's grid, ``next_
 encoder pass was needed; each label's Dice with the lesion is recorded. Latency is the client's wall time per request. The server is
 stopped by its PID at the end, also on failure. Writes ``benchmarks/results/monailabel_load_cpu.json`` and ``.png``.
 
-    python benchmarks/monailabel_load.py [--requests 20] [--pictures 5] [--threads 1]
+    python -m benchmarks.monailabel_load [--requests 20] [--pictures 5] [--threads 1]
 """
 
 from __future__ import annotations
@@ -31,11 +31,10 @@ from PIL import Image
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from results_io import provenance, save_png, write_json
-
+from benchmarks.results_io import provenance, save_png, write_json
 from monai_baldsam.data_paths import data_root
-from monai_baldsam.monailabel.workdir import copy_app
 from monai_baldsam.monailabel.lib.process import ServerProcess
+from monai_baldsam.monailabel.workdir import copy_app
 
 MODEL = "baldsam_ultrasound"
 

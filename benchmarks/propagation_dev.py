@@ -7,7 +7,7 @@ the covered range, how far each end is off, the Dice over the volume, the slices
 stopped (the rejected mask's slice Dice). Both seeds share one encoder cache per volume. Writes
 ``benchmarks/results/propagation_dev_cpu.json`` and ``.png``.
 
-    python benchmarks/propagation_dev.py --threads 2
+    python -m benchmarks.propagation_dev --threads 2
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 import torch
-from results_io import provenance, save_png, write_json
 from tqdm.auto import tqdm
 
+from benchmarks.results_io import provenance, save_png, write_json
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.volumes import first_box
 from monai_baldsam.io import load_image, load_mask

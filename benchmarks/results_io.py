@@ -1,7 +1,7 @@
 """Writing benchmark results: where a result came from (git commit and whether the tree was dirty, the machine, the
 command), and atomic JSON and PNG files under ``benchmarks/results/``.
 
-Imported by the scripts in this folder (run as ``python benchmarks/<script>.py``, which puts this folder on the path).
+Imported by the benchmarks of this package (each run as ``python -m benchmarks.<name>`` from the repository root).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 Bayesian head with a plain decoder on the same backbone, each dev image's inputs (embedding computed once), and
 interleaved timing compared by medians.
 
-Imported by the scripts in this folder (run as ``python benchmarks/<script>.py``, which puts this folder on the path).
+Imported by the benchmarks of this package (each run as ``python -m benchmarks.<name>`` from the repository root).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ For each footprint the script runs the evaluation's own simulator (first prompt 
 those images and reports mIoU@5 and mIoU@10, beside random_error and oracle as references. Writes
 ``benchmarks/results/tune_footprint_<head>.json``.
 
-    python benchmarks/tune_footprint.py --head general_v0 --variants bald:0:0 bald:0.03:0.5 --threads 1
+    python -m benchmarks.tune_footprint --head general_v0 --variants bald:0:0 bald:0.03:0.5 --threads 1
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import time
 
 import numpy as np
 import torch
-from head_validation import load_validation_split
-from results_io import provenance, write_json
 from tqdm.auto import tqdm
 
+from benchmarks.head_validation import load_validation_split
+from benchmarks.results_io import provenance, write_json
 from monai_baldsam.interaction.policies import (
     BaldPolicy,
     EntropyPolicy,

@@ -10,7 +10,7 @@ Per image (the first ``--limit`` dev images of each domain), with the embedding 
 
 Writes ``benchmarks/results/usam_cost_cpu.json``.
 
-    python benchmarks/usam_cost.py --threads 1
+    python -m benchmarks.usam_cost --threads 1
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import json
 import numpy as np
 import torch
 
+from benchmarks.results_io import provenance, write_json
+from benchmarks.timing import add_cost_arguments, cost_cases, interleaved_medians, load_cost_models, parse_cost_args
 from monai_baldsam.usam import load_usam, resolve_usam
 from monai_baldsam.usam.features import quality_features, valid_low_res
-from results_io import provenance, write_json
-from timing import add_cost_arguments, cost_cases, interleaved_medians, load_cost_models, parse_cost_args
 
 
 def main() -> None:
