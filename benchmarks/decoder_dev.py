@@ -4,17 +4,18 @@ Protocol (what ``baldsam evaluate`` does with default settings, no ``--head``): 
 default encoder runtime), box first and click first, 10 interactions with oracle clicks and the previous logits fed
 back, seed 0. The original decoder is run on the same embeddings with the box alone, for the "box alone never more
 than 0.005 below the original" criterion (paired bootstrap over images). Writes
-``benchmarks/results/decoder_dev_<device>.json`` and ``.png``.
+``benchmarks/results/decoder_dev[_<variant>]_cpu.json`` and ``.png``.
 
-    python -m benchmarks.decoder_dev [--domains busi,busbra,...] [--encoder auto] [--name decoder_dev_cpu]
+    python -m benchmarks.decoder_dev [--domains busi,busbra,...] [--encoder auto] [--variant LABEL]
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
-from benchmarks.results_io import provenance, save_png, write_json
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
 from monai_baldsam.data_paths import data_root
 from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.evaluation.statistics import paired_bootstrap
@@ -50,7 +51,7 @@ def _domain(domain: str, new: SamClickModel, original: SamClickModel, clicks: in
     return row
 
 
-def _plot(rows: dict, name: str) -> None:
+def _plot(rows: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -68,7 +69,7 @@ def _plot(rows: dict, name: str) -> None:
     axes[0].set_ylabel("mIoU (dev)")
     axes[1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    save_png(fig, name)
+    save_png(fig, path)
 
 
 def main() -> None:
@@ -78,8 +79,8 @@ def main() -> None:
     parser.add_argument("--decoder", default="default", help="the decoder under test (default: the shipped default)")
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default="decoder_dev_cpu")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     new = load_click_model(decoder=args.decoder, encoder=args.encoder, cache_items=128)
     original = load_click_model(decoder="original", cache_items=1)
     original.predictor = type(new.predictor)(original.predictor.backbone, new.predictor.cache, new.predictor.encoder)
@@ -92,8 +93,9 @@ def main() -> None:
               flush=True)
     record = {"benchmark": "decoder_dev", **provenance("cpu"), "model": new.signature, "encoder": new.predictor.encoder.tag,
               "clicks": args.clicks, "seed": args.seed, "targets": TARGETS, "domains": rows}
-    write_json(args.name, record)
-    _plot(rows, args.name)
+    path = result_path("decoder_dev", "cpu", args.variant)
+    write_json(path, record, args.allow_dirty)
+    _plot(rows, path)
 
 
 if __name__ == "__main__":

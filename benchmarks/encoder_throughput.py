@@ -3,9 +3,9 @@
 Each runtime encodes the same real dev slices (LiteMedSAM, 256 px); runs are interleaved (baseline, then each
 runtime, repeated) so that other load on the machine hits them alike, and the median seconds per slice is kept.
 Numerics: the largest embedding difference against the baseline and the box-mask IoU on the same slices.
-Writes ``benchmarks/results/<name>.json``.
+Writes ``benchmarks/results/encoder_throughput[_<variant>]_cpu.json``.
 
-    python -m benchmarks.encoder_throughput [--threads 2] [--repeats 3] [--name encoder_throughput_cpu]
+    python -m benchmarks.encoder_throughput [--threads 2] [--repeats 3] [--variant LABEL]
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import time
 import numpy as np
 import torch
 
-from benchmarks.results_io import provenance, write_json
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, write_json
 from monai_baldsam.data_paths import data_root
 from monai_baldsam.interaction.cases import load_case
 from monai_baldsam.interaction.geometry import mask_boxes
@@ -40,8 +40,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--per-domain", type=int, default=2)
-    parser.add_argument("--name", default="encoder_throughput_cpu")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     torch.set_num_threads(args.threads)
     backbone = load_backbone("lite_medsam")
     predictors = {r: SamPredictor(backbone, encoder=make_encoder(backbone, r, threads=args.threads)) for r in RUNTIMES}
@@ -79,7 +79,7 @@ def main() -> None:
     record = {"benchmark": "encoder_throughput", **provenance("cpu"), "backbone": backbone.signature,
               "slices": len(cases), "threads": args.threads, "repeats": args.repeats, "runtimes": rows,
               "note": "baseline = fp32 eager PyTorch, batch 1; all runtimes interleaved in one process"}
-    write_json(args.name, record)
+    write_json(result_path("encoder_throughput", "cpu", args.variant), record, args.allow_dirty)
     for runtime, row in rows.items():
         print(runtime, row)
 

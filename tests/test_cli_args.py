@@ -179,8 +179,11 @@ def test_cost_arguments_and_cases(dev_dir, keep_threads) -> None:
     parser = argparse.ArgumentParser()
     timing.add_cost_arguments(parser, repeats=7)
     target = 1 if torch.get_num_threads() != 1 else 2
-    args = timing.parse_cost_args(parser, ["--domains", "busi", "--limit", "1", "--threads", str(target)])
+    # --allow-dirty: the tests run in trees with uncommitted changes, which a benchmark refuses at parse time
+    args = timing.parse_cost_args(parser, ["--domains", "busi", "--limit", "1", "--threads", str(target),
+                                           "--allow-dirty"])
     assert (args.head, args.domains, args.limit, args.repeats) == ("general", ["busi"], 1, 7)
+    assert (args.variant, args.allow_dirty) == (None, True)
     assert torch.get_num_threads() == target
     dev_dir("busi")  # fails with a message when the data are missing
     models = timing.load_cost_models(args.head)
