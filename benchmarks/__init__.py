@@ -1,7 +1,7 @@
 """The benchmarks: each module measures one claim of the project and writes its record (with the commit, device and
 command that produced it) into ``benchmarks/results/``. Run one from the repository root as a module::
 
-    python -m benchmarks.<name> [options]   # --help lists its options
+    python -m benchmarks.<name> [--variant LABEL] [--allow-dirty] [options]   # --help lists its options
 
 Click policies and heads (2D dev images, validation images of the training split for tuning):
 
@@ -29,4 +29,8 @@ Volumes and deployment:
 Shared modules (not benchmarks): ``results_io`` (result file names, provenance, the clean-tree check, the common
 options), ``timing`` (the CPU cost benchmarks' scaffolding), ``head_validation`` (a head's validation split) and
 ``docs_results`` (the docs' results pages, rendered from the records; also an MkDocs hook).
+
+Each benchmark writes ``benchmarks/results/<name>[_<variant>]_<device>.json`` (and its chart as ``.png``), the
+variant from ``--variant`` or its options, the device ``cpu`` or the GPU's model (``h100``); it refuses to run from a
+tree with uncommitted changes unless ``--allow-dirty``. ``results_io``'s docstring gives both rules.
 """
