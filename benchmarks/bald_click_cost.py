@@ -5,9 +5,9 @@ decoder on box + click + previous mask (``SamClickModel.predict``), and a BALD c
 decoder features, head, 32-node posterior quadrature, the MI map at slice size; then the ``bald`` policy's choice).
 The two are interleaved ``--repeats`` times so that load from other processes hits both alike; medians are compared.
 
-Writes ``benchmarks/results/bald_click_cost_cpu.json``.
+Writes ``benchmarks/results/bald_click_cost[_<variant>]_cpu.json``.
 
-    python benchmarks/bald_click_cost.py --threads 1
+    python -m benchmarks.bald_click_cost --threads 1
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import argparse
 import json
 
 import numpy as np
-from results_io import provenance, write_json
-from timing import add_cost_arguments, cost_cases, interleaved_medians, load_cost_models, parse_cost_args
 
+from benchmarks.results_io import provenance, result_path, write_json
+from benchmarks.timing import add_cost_arguments, cost_cases, interleaved_medians, load_cost_models, parse_cost_args
 from monai_baldsam.interaction.policies import ClickContext, make_policy
 
 
@@ -52,7 +52,7 @@ def main() -> None:
               "threads": args.threads, "repeats": args.repeats, "rows": rows,
               "median_ratio": round(float(np.median(ratios)), 3), "max_ratio": round(float(np.max(ratios)), 3),
               "target": "a BALD click costs at most 1.5x a plain decoder call", **provenance("cpu")}
-    write_json("bald_click_cost_cpu", record)
+    write_json(result_path("bald_click_cost", "cpu", args.variant), record, args.allow_dirty)
     print(json.dumps({k: record[k] for k in ("median_ratio", "max_ratio")}))
 
 

@@ -6,9 +6,10 @@ against the current mask: whether the clicked pixel is an error of the mask (the
 its distance to the predicted boundary, and the mutual information there as a fraction of the image's highest.
 After the first prompt it also measures how the head's probability is calibrated (reliability bins), how well the
 MI and predictive-entropy maps rank error pixels (ROC AUC), and how many error pixels lie within 5 px of the
-predicted boundary. Writes ``benchmarks/results/bald_diagnostics_<head>.json`` and ``.png``.
+predicted boundary. Writes ``benchmarks/results/bald_diagnostics_<head>_<device>.json`` and ``.png`` (``--variant``
+another label than the head's name).
 
-    python benchmarks/bald_diagnostics.py --head general --threads 1
+    python -m benchmarks.bald_diagnostics --head general --threads 1
 """
 
 from __future__ import annotations
@@ -17,14 +18,15 @@ import argparse
 import json
 import time
 from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import torch
-from head_validation import load_validation_split
-from results_io import provenance, save_png, write_json
 from scipy import ndimage, stats
 from tqdm.auto import tqdm
 
+from benchmarks.head_validation import load_validation_split
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
 from monai_baldsam.interaction.policies import Click, ClickContext, ClickPolicy, make_policy
 from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.sam.predictor import SliceEmbedding
@@ -67,7 +69,7 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
-def _plot(record: dict, name: str) -> None:
+def _plot(record: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -93,7 +95,7 @@ def _plot(record: dict, name: str) -> None:
     right.set_title("where the policies click (interactions 2-5)", fontsize=9)
     right.legend(fontsize=8)
     fig.tight_layout()
-    save_png(fig, name, dpi=110)
+    save_png(fig, path, dpi=110)
 
 
 def main() -> None:
@@ -103,7 +105,8 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the click model's device)")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     if args.clicks < 2:
         raise ValueError(f"--clicks must be at least 2 (the first prompt and one click), got {args.clicks}")
     torch.set_num_threads(args.threads)
@@ -150,13 +153,13 @@ def main() -> None:
                                "median_boundary_px": round(float(np.median([c["boundary_px"] for c in r.records])), 2),
                                "mean_mi_fraction": round(float(np.mean([c["mi_fraction"] for c in r.records])), 4)}
                         for name, r in recorders[kind].items()}
-    record = {"head": head.name, "head_sha256": head.sha256, "images": len(items),
+    record = {"benchmark": "bald_diagnostics", "head": head.name, "head_sha256": head.sha256, "images": len(items),
               "domains": sorted({i.domain for i in items}), "interactions": args.clicks,
-              "calibration": calibration, "error_detection": detection, "clicks": clicks, "seconds": round(time.time() - start, 1),
-              **provenance(args.device)}
-    name = f"bald_diagnostics_{head.name}"
-    write_json(name, record)
-    _plot(record, name)
+              "calibration": calibration, "error_detection": detection, "clicks": clicks,
+              "seconds": round(time.time() - start, 1), **provenance(args.device)}
+    path = result_path("bald_diagnostics", args.device, args.variant or head.name)
+    write_json(path, record, args.allow_dirty)
+    _plot(record, path)
     print(json.dumps({"error_detection": detection, "clicks": clicks}, indent=1))
 
 

@@ -10,20 +10,22 @@ IoU difference after interactions 5 and 10 gets a 95 % paired bootstrap interval
 all domains' images pooled (images paired by ``domain/name``); ``beyond_noise`` marks an interval that excludes 0.
 Each policy's share of clicks on an error pixel of the mask before them is recorded too.
 
-Writes ``benchmarks/results/<--out>.json`` and ``.png`` (the intervals, one panel per first prompt).
+Writes ``benchmarks/results/bald_paired_dev[_<variant>]_<device>.json`` and ``.png`` (the intervals, one panel per
+first prompt).
 
-    python benchmarks/bald_paired_dev.py --head general --device cuda --out bald_paired_dev_h100
+    python -m benchmarks.bald_paired_dev --head general --device cuda
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
-from results_io import provenance, save_png, write_json
 
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.paired import error_click_shares, paired_comparisons
 from monai_baldsam.evaluation.report import comparison_rows, run_summary
@@ -49,7 +51,7 @@ def pooled(by_domain: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     return out
 
 
-def _plot(record: dict[str, Any], name: str) -> None:
+def _plot(record: dict[str, Any], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -81,7 +83,7 @@ def _plot(record: dict[str, Any], name: str) -> None:
         ax.grid(axis="x", alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    save_png(fig, name, dpi=110)
+    save_png(fig, path, dpi=110)
 
 
 def main() -> None:
@@ -94,8 +96,8 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the click model's device)")
-    parser.add_argument("--out", default="bald_paired_dev_cpu", help="results file stem under benchmarks/results/")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     if "bald" not in args.policies:
         raise ValueError("the comparison is bald against the others: keep bald among --policies")
     torch.set_num_threads(args.threads)
@@ -124,8 +126,9 @@ def main() -> None:
                   for r in record["paired"][group]]
         print(group, "; ".join(marked), flush=True)
     record.update(seconds=round(time.time() - started, 1), **provenance(args.device))
-    write_json(args.out, record)
-    _plot(record, args.out)
+    path = result_path("bald_paired_dev", args.device, args.variant)
+    write_json(path, record, args.allow_dirty)
+    _plot(record, path)
 
 
 if __name__ == "__main__":

@@ -4,29 +4,24 @@ Protocol (what ``baldsam evaluate`` does with default settings, no ``--head``): 
 default encoder runtime), box first and click first, 10 interactions with oracle clicks and the previous logits fed
 back, seed 0. The original decoder is run on the same embeddings with the box alone, for the "box alone never more
 than 0.005 below the original" criterion (paired bootstrap over images). Writes
-``benchmarks/results/decoder_dev_<device>.json`` and ``.png``.
+``benchmarks/results/decoder_dev[_<variant>]_cpu.json`` and ``.png``.
 
-    python benchmarks/decoder_dev.py [--domains busi,busbra,...] [--encoder auto] [--name decoder_dev_cpu]
+    python -m benchmarks.decoder_dev [--domains busi,busbra,...] [--encoder auto] [--variant LABEL]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_io import provenance, save_png, write_json  # noqa: E402
-
-from monai_baldsam.data_paths import data_root  # noqa: E402
-from monai_baldsam.evaluation.runner import evaluate  # noqa: E402
-from monai_baldsam.evaluation.statistics import paired_bootstrap  # noqa: E402
-from monai_baldsam.interaction.metrics import summarize_curves  # noqa: E402
-from monai_baldsam.interaction.model import SamClickModel, load_click_model  # noqa: E402
-from monai_baldsam.io.cases import discover_cases  # noqa: E402
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
+from monai_baldsam.data_paths import data_root
+from monai_baldsam.evaluation.runner import evaluate
+from monai_baldsam.evaluation.statistics import paired_bootstrap
+from monai_baldsam.interaction.metrics import summarize_curves
+from monai_baldsam.interaction.model import SamClickModel, load_click_model
+from monai_baldsam.io.cases import discover_cases
 
 DOMAINS = ("busi", "busbra", "kvasir", "clinicdb", "ph2", "isic2017", "ct2d")
 TARGETS = {"box_miou5": 0.93, "click_miou5": 0.90, "noc90_box": 3.0, "box_alone_drop": 0.005}
@@ -56,7 +51,7 @@ def _domain(domain: str, new: SamClickModel, original: SamClickModel, clicks: in
     return row
 
 
-def _plot(rows: dict, name: str) -> None:
+def _plot(rows: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -74,7 +69,7 @@ def _plot(rows: dict, name: str) -> None:
     axes[0].set_ylabel("mIoU (dev)")
     axes[1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()
-    save_png(fig, name)
+    save_png(fig, path)
 
 
 def main() -> None:
@@ -84,8 +79,8 @@ def main() -> None:
     parser.add_argument("--decoder", default="default", help="the decoder under test (default: the shipped default)")
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--name", default="decoder_dev_cpu")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     new = load_click_model(decoder=args.decoder, encoder=args.encoder, cache_items=128)
     original = load_click_model(decoder="original", cache_items=1)
     original.predictor = type(new.predictor)(original.predictor.backbone, new.predictor.cache, new.predictor.encoder)
@@ -98,8 +93,9 @@ def main() -> None:
               flush=True)
     record = {"benchmark": "decoder_dev", **provenance("cpu"), "model": new.signature, "encoder": new.predictor.encoder.tag,
               "clicks": args.clicks, "seed": args.seed, "targets": TARGETS, "domains": rows}
-    write_json(args.name, record)
-    _plot(rows, args.name)
+    path = result_path("decoder_dev", "cpu", args.variant)
+    write_json(path, record, args.allow_dirty)
+    _plot(rows, path)
 
 
 if __name__ == "__main__":

@@ -3,31 +3,27 @@
 Each runtime encodes the same real dev slices (LiteMedSAM, 256 px); runs are interleaved (baseline, then each
 runtime, repeated) so that other load on the machine hits them alike, and the median seconds per slice is kept.
 Numerics: the largest embedding difference against the baseline and the box-mask IoU on the same slices.
-Writes ``benchmarks/results/<name>.json``.
+Writes ``benchmarks/results/encoder_throughput[_<variant>]_cpu.json``.
 
-    python benchmarks/encoder_throughput.py [--threads 2] [--repeats 3] [--name encoder_throughput_cpu]
+    python -m benchmarks.encoder_throughput [--threads 2] [--repeats 3] [--variant LABEL]
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from results_io import provenance, write_json  # noqa: E402
-
-from monai_baldsam.data_paths import data_root  # noqa: E402
-from monai_baldsam.interaction.cases import load_case  # noqa: E402
-from monai_baldsam.interaction.geometry import mask_boxes  # noqa: E402
-from monai_baldsam.io.cases import discover_cases  # noqa: E402
-from monai_baldsam.sam.backbones import load_backbone  # noqa: E402
-from monai_baldsam.sam.encoder_runtime import make_encoder  # noqa: E402
-from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding  # noqa: E402
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, write_json
+from monai_baldsam.data_paths import data_root
+from monai_baldsam.interaction.cases import load_case
+from monai_baldsam.interaction.geometry import mask_boxes
+from monai_baldsam.io.cases import discover_cases
+from monai_baldsam.sam.backbones import load_backbone
+from monai_baldsam.sam.encoder_runtime import make_encoder
+from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
 RUNTIMES = ("torch", "openvino-f32", "openvino-f16", "openvino-bf16")
 
@@ -44,8 +40,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--per-domain", type=int, default=2)
-    parser.add_argument("--name", default="encoder_throughput_cpu")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     torch.set_num_threads(args.threads)
     backbone = load_backbone("lite_medsam")
     predictors = {r: SamPredictor(backbone, encoder=make_encoder(backbone, r, threads=args.threads)) for r in RUNTIMES}
@@ -83,7 +79,7 @@ def main() -> None:
     record = {"benchmark": "encoder_throughput", **provenance("cpu"), "backbone": backbone.signature,
               "slices": len(cases), "threads": args.threads, "repeats": args.repeats, "runtimes": rows,
               "note": "baseline = fp32 eager PyTorch, batch 1; all runtimes interleaved in one process"}
-    write_json(args.name, record)
+    write_json(result_path("encoder_throughput", "cpu", args.variant), record, args.allow_dirty)
     for runtime, row in rows.items():
         print(runtime, row)
 

@@ -3,19 +3,18 @@
 For each domain: box only (one shot, = mIoU@1 of the box runs), box + oracle clicks, and click only (the standard
 first click, then oracle clicks), N interactions each. Every image is encoded once and shared by both runs.
 
-Writes ``benchmarks/results/eval_baselines_<device>.json`` (device and platform, git commit, exact command,
+Writes ``benchmarks/results/eval_baselines[_<variant>]_<device>.json`` (device and platform, git commit, exact command,
 timestamps, per-domain tables and mean curves, per-image IoU curves) and a PNG with one panel per domain. The JSON
 is rewritten (atomically) after each domain, with ``"complete": false`` until the last one, so a long run can be
 followed.
 
-    .venv/bin/python benchmarks/eval_baselines.py                       # N = 20, all four domains, CPU
-    .venv/bin/python benchmarks/eval_baselines.py --clicks 5 --limit 3  # a quick look
+    python -m benchmarks.eval_baselines                       # N = 20, all four domains, CPU
+    python -m benchmarks.eval_baselines --clicks 5 --limit 3  # a quick look
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -24,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from results_io import REPO, device_info, git
 
+from benchmarks.results_io import REPO, add_common_arguments, parse_args, provenance, result_path, write_json
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.report import comparison_rows, draw_comparison, run_summary
 from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.interaction.model import load_click_model
-from monai_baldsam.io.atomic import atomic_path, atomic_write_text
+from monai_baldsam.io.atomic import atomic_path
 from monai_baldsam.io.cases import discover_cases
 
 __all__ = ["main"]
@@ -84,21 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (default 1: fastest on a shared 2-core machine)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default=None, help="JSON (default benchmarks/results/eval_baselines_<device>.json)")
-    args = parser.parse_args(argv)
+    add_common_arguments(parser)
+    args = parse_args(parser, argv)
     torch.set_num_threads(args.threads)
-    device_tag = "cuda" if str(args.device).startswith("cuda") else "cpu"
-    out = Path(args.out) if args.out else REPO / "benchmarks" / "results" / f"eval_baselines_{device_tag}.json"
+    out = result_path("eval_baselines", args.device, args.variant)
     png = out.with_suffix(".png")
-    command = shlex.join([Path(sys.executable).name, *sys.argv]) if argv is None else shlex.join(["main", *argv])
+    where = provenance(args.device)
+    command = where["command"] if argv is None else shlex.join(["main", *argv])
     started = datetime.now(timezone.utc)
     t0 = time.perf_counter()
     model = load_click_model(device=args.device)
     report: dict[str, Any] = {
-        "benchmark": "eval_baselines", "complete": False, "command": command, "git_commit": git("rev-parse", "HEAD"),
-        "git_dirty": bool(git("status", "--porcelain", "--untracked-files=no")), "started": started.isoformat(),
-        "device": device_info(device_tag), "backbone": model.signature, "clicks": args.clicks, "seed": args.seed,
-        "limit": args.limit, "policy": "oracle",
+        "benchmark": "eval_baselines", "complete": False, "command": command, "git_commit": where["git_commit"],
+        "started": started.isoformat(), "device": where["device_info"], "backbone": model.signature,
+        "clicks": args.clicks, "seed": args.seed, "limit": args.limit, "policy": "oracle",
         "protocol": "interaction 1 = first prompt (GT box, or the interior point farthest from the boundary); "
                     "interactions 2..N = oracle clicks with the box (if any), all clicks and the previous low-res "
                     "logits as prompt; NoC = N when never reached; AUC = mean of the mIoU curve",
@@ -120,12 +118,12 @@ def main(argv: list[str] | None = None) -> int:
         }
         report["domains"] = _public(results)
         report["seconds"] = round(time.perf_counter() - t0, 1)
-        atomic_write_text(out, json.dumps(report, indent=1) + "\n", overwrite=True)
+        write_json(out, report, args.allow_dirty)
         print(f"{domain}: {len(cases)} images in {results[domain]['seconds']} s", flush=True)
     report.update({"complete": True, "finished": datetime.now(timezone.utc).isoformat(),
                    "seconds": round(time.perf_counter() - t0, 1)})
     report["png"] = str(png.relative_to(REPO)) if png.is_relative_to(REPO) else str(png)
-    atomic_write_text(out, json.dumps(report, indent=1) + "\n", overwrite=True)
+    write_json(out, report, args.allow_dirty)
     _plot(results, png, args.clicks)
     for domain, r in results.items():
         print(f"\n{domain} (n = {r['n_images']})")

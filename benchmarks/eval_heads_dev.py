@@ -5,19 +5,21 @@ first prompt (the ground-truth box; the click farthest from the boundary) for ``
 evaluation's own simulator (each image encoded once, the same first prompt for every policy, seed 0). A head named
 after a domain (``busi``, ``kvasir``, ``ph2``) runs on that domain only; ``general`` on all of them.
 
-Writes ``benchmarks/results/heads_dev_cpu.json`` and ``heads_dev_cpu.png`` (mIoU vs interactions per domain).
+Writes ``benchmarks/results/eval_heads_dev[_<variant>]_<device>.json`` and ``.png`` (mIoU vs interactions per
+domain); the variant is ``--variant``, or the head's name when one head runs (``eval_heads_dev_busi_cpu``).
 
-    python benchmarks/eval_heads_dev.py --heads general busi kvasir ph2 --limit 12 --clicks 10 --threads 1
+    python -m benchmarks.eval_heads_dev --heads general busi kvasir ph2 --limit 12 --clicks 10 --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
-from results_io import provenance, save_png, write_json
 
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.report import run_summary
 from monai_baldsam.evaluation.runner import evaluate
@@ -29,7 +31,7 @@ DOMAINS = ("busi", "kvasir", "ph2")
 POLICIES = ("oracle", "bald", "entropy", "random_error", "random", "bald_pixel")
 
 
-def _plot(table: dict, name: str) -> None:
+def _plot(table: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +55,7 @@ def _plot(table: dict, name: str) -> None:
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     fig.tight_layout()
-    save_png(fig, name, dpi=110)
+    save_png(fig, path, dpi=110)
 
 
 def main() -> None:
@@ -64,8 +66,8 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the click model's device)")
-    parser.add_argument("--out", default="heads_dev_cpu", help="results file stem under benchmarks/results/")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     torch.set_num_threads(args.threads)
     started = time.time()
     table: dict[str, dict] = {}
@@ -93,8 +95,10 @@ def main() -> None:
               "protocol": "first --limit dev images per domain (sorted by name); interaction 1 = the ground-truth box "
                           "or the click farthest from the mask boundary; then the policy's clicks with mask feedback",
               "table": table, "seconds": round(time.time() - started, 1), **provenance(args.device)}
-    write_json(args.out, record)
-    _plot(table, args.out)
+    variant = args.variant or (args.heads[0] if len(args.heads) == 1 else None)
+    path = result_path("eval_heads_dev", args.device, variant)
+    write_json(path, record, args.allow_dirty)
+    _plot(table, path)
 
 
 if __name__ == "__main__":

@@ -21,21 +21,22 @@ Cost: on the first ``--cost-images`` images per domain, interleaved ``--repeats`
 call (box), the same call judged by the heads (token hooks + heads), a head click (box + click + previous mask)
 and the same judged; ratios to the plain decoder call.
 
-Writes ``benchmarks/results/usam_dev_cpu.json`` and ``.png``.
+Writes ``benchmarks/results/eval_usam_dev[_<variant>]_cpu.json`` and ``.png``.
 
-    python benchmarks/eval_usam_dev.py --threads 1
+    python -m benchmarks.eval_usam_dev --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-from results_io import provenance, save_png, write_json
 from tqdm.auto import tqdm
 
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
 from monai_baldsam.bayes.acquisition import binary_entropy
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.head.click_model import load_head_click_model
@@ -133,7 +134,7 @@ def _cost(sam_usam: UsamModel, head_usam: UsamModel, embedding, truth: np.ndarra
             "ratio_usam_extra_on_head": round((med["head_click+usam"] - med["head_click"]) / med["plain_decoder"], 3)}
 
 
-def _plot(per_domain: dict, stopping: dict, name: str) -> None:
+def _plot(per_domain: dict, stopping: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -161,7 +162,7 @@ def _plot(per_domain: dict, stopping: dict, name: str) -> None:
     early.set_ylim(0, 100)
     ax.legend(fontsize=6, loc="lower left")
     fig.tight_layout()
-    save_png(fig, name, dpi=110)
+    save_png(fig, path, dpi=110)
 
 
 def _finite(value):
@@ -186,8 +187,8 @@ def main() -> None:
     parser.add_argument("--cost-images", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default="usam_dev_cpu")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     torch.set_num_threads(args.threads)
     started = time.time()
     found = resolve_head(args.head)
@@ -262,8 +263,9 @@ def main() -> None:
                        "median_ratio_usam_extra_on_head": round(float(np.median(
                            [c["ratio_usam_extra_on_head"] for c in costs])), 3)},
               "states": per_domain, "seconds": round(time.time() - started, 1), **provenance("cpu")}
-    write_json(args.out, _finite(record))
-    _plot(per_domain, stopping, args.out)
+    path = result_path("eval_usam_dev", "cpu", args.variant)
+    write_json(path, _finite(record), args.allow_dirty)
+    _plot(per_domain, stopping, path)
 
 
 if __name__ == "__main__":

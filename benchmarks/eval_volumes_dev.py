@@ -4,10 +4,10 @@ Each volume starts from the ground truth's box on its largest tumour slice and p
 clicks from ``oracle`` (3D RITM user, mm distances), ``random_error`` and ``bald`` (the head's MI over the segmented
 slices and the slice past each end). Several heads run in the same process on the same embeddings (one shared
 encoder cache), so the brain head and the general baseline are compared on identical inputs. Writes
-``benchmarks/results/volumes_dev_cpu.json`` and ``.png`` (``--out`` another stem, e.g. ``volumes_dev_h100`` with
-``--device cuda``).
+``benchmarks/results/eval_volumes_dev[_<variant>]_<device>.json`` and ``.png`` (``eval_volumes_dev_h100`` with
+``--device cuda`` on an H100).
 
-    python benchmarks/eval_volumes_dev.py --heads brain_mri general --clicks 6 --threads 1
+    python -m benchmarks.eval_volumes_dev --heads brain_mri general --clicks 6 --threads 1
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import argparse
 import time
 
 import torch
-from results_io import provenance, save_png, write_json
 from tqdm.auto import tqdm
 
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.volumes import VOLUME_POLICIES, evaluate_volumes, summarize_volume_results
 from monai_baldsam.io.cases import discover_volume_cases
@@ -35,8 +35,8 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=6)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (backbone and heads)")
-    parser.add_argument("--out", default="volumes_dev_cpu", help="results file stem under benchmarks/results/")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     torch.set_num_threads(args.threads)
     started = time.time()
     backbone = load_backbone("lite_medsam", device=args.device)
@@ -54,7 +54,8 @@ def main() -> None:
               "protocol": "box on the largest ground-truth slice, propagation, then one click per interaction with "
                           "re-propagation from the clicked slice; Dice over the whole volume",
               "table": table, "seconds": round(time.time() - started, 1), **provenance(args.device)}
-    write_json(args.out, record)
+    path = result_path("eval_volumes_dev", args.device, args.variant)
+    write_json(path, record, args.allow_dirty)
     import matplotlib
 
     matplotlib.use("Agg")
@@ -75,7 +76,7 @@ def main() -> None:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
-    save_png(fig, args.out)
+    save_png(fig, path)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The validation images of a head's training split (its card's ``data.val`` list), loaded with the head as a click
 model: what the policy-tuning benchmarks run on, so that no choice is made on dev data.
 
-Imported by the scripts in this folder (run as ``python benchmarks/<script>.py``).
+Imported by the benchmarks of this package (each run as ``python -m benchmarks.<name>`` from the repository root).
 """
 
 from __future__ import annotations

@@ -7,9 +7,10 @@ Each variant then drives the ``bald`` policy on the first ``--limit`` dev images
 ``--clicks - 1`` clicks; the images are encoded once and shared by every variant). Reported per domain and variant:
 mIoU@5, NoC@85 (the budget when never reached) and seconds per click.
 
-Writes ``benchmarks/results/laplace_ablation_<head>_cpu.json`` and a PNG of mIoU@5 per variant.
+Writes ``benchmarks/results/laplace_ablation_<head>_cpu.json`` (``--variant`` another label than the head's name)
+and a PNG of mIoU@5 per variant.
 
-    python benchmarks/laplace_ablation.py --head general --limit 8 --clicks 10 --threads 2
+    python -m benchmarks.laplace_ablation --head general --limit 8 --clicks 10 --threads 2
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import argparse
 import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
-from results_io import provenance, save_png, write_json
 
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
 from monai_baldsam.bayes import LastLayerLaplace
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.report import run_summary
@@ -60,7 +62,7 @@ VARIANTS = (
 )
 
 
-def _plot(table: dict, name: str, labels: list[str]) -> None:
+def _plot(table: dict, path: Path, labels: list[str]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -79,7 +81,7 @@ def _plot(table: dict, name: str, labels: list[str]) -> None:
     ax.legend(fontsize=7, ncol=3)
     ax.set_title("Laplace ablation: structure / prior tuning / predictive + samples")
     fig.tight_layout()
-    save_png(fig, name)
+    save_png(fig, path)
 
 
 def main() -> None:
@@ -90,7 +92,8 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--fit-images", type=int, default=20, help="training images per domain for the fit")
     parser.add_argument("--threads", type=int, default=2)
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     torch.set_num_threads(args.threads)
     started = time.time()
     head_file = resolve_head(args.head)
@@ -133,14 +136,14 @@ def main() -> None:
                                             "seconds_per_click": round(summary["seconds_per_click"], 4)}
         print(variant.label, {d: table[d][variant.label]["miou@5"] for d in args.domains}, flush=True)
     labels = [v.label for v in VARIANTS]
-    name = f"laplace_ablation_{head_file.name}_cpu"
+    path = result_path("laplace_ablation", "cpu", args.variant or head_file.name)
     record = {"benchmark": "laplace_ablation", "head": head_file.name, "head_sha256": head_file.sha256,
               "dev_images_per_domain": args.limit, "clicks": args.clicks, "first": "box", "policy": "bald",
               "fit": {"train_images": len(train_items), "val_images": len(val_items),
                       "temperature": trained.laplace.temperature, "by_variant": fits},
               "table": table, "seconds": round(time.time() - started, 1), **provenance("cpu")}
-    write_json(name, record)
-    _plot(table, name, labels)
+    write_json(path, record, args.allow_dirty)
+    _plot(table, path, labels)
     print(json.dumps(table, indent=1))
 
 

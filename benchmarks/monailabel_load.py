@@ -8,10 +8,11 @@ Starts a real ``monailabel start_server`` (127.0.0.1, a free port) on a studies 
 
 Every answer is checked against the same request answered alone beforehand (identical label and ``next_click``:
 no answer is mixed up with another), the label is on the picture's grid, ``next_click`` lies inside the picture and no
-encoder pass was needed; each label's Dice with the lesion is recorded. Latency is the client's wall time per request. The server is
-stopped by its PID at the end, also on failure. Writes ``benchmarks/results/monailabel_load_cpu.json`` and ``.png``.
+encoder pass was needed; each label's Dice with the lesion is recorded. Latency is the client's wall time per request.
+The server is stopped by its PID at the end, also on failure. Writes
+``benchmarks/results/monailabel_load[_<variant>]_cpu.json`` and ``.png``.
 
-    python benchmarks/monailabel_load.py [--requests 20] [--pictures 5] [--threads 1]
+    python -m benchmarks.monailabel_load [--requests 20] [--pictures 5] [--threads 1]
 """
 
 from __future__ import annotations
@@ -31,11 +32,10 @@ from PIL import Image
 from scipy import ndimage
 from tqdm.auto import tqdm
 
-from results_io import provenance, save_png, write_json
-
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
 from monai_baldsam.data_paths import data_root
-from monai_baldsam.monailabel.workdir import copy_app
 from monai_baldsam.monailabel.lib.process import ServerProcess
+from monai_baldsam.monailabel.workdir import copy_app
 
 MODEL = "baldsam_ultrasound"
 
@@ -76,8 +76,8 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=20, help="concurrent requests (default 20)")
     parser.add_argument("--pictures", type=int, default=5, help="busi dev pictures in the studies folder (default 5)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads of the server (default 1)")
-    parser.add_argument("--name", default="monailabel_load_cpu", help="results file name")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     from monailabel.client import MONAILabelClient
 
     busi = data_root() / "dev" / "busi"
@@ -158,7 +158,7 @@ def main() -> int:
                     "a time: latency under load is queueing + one head/decoder pass each (the server's own 'total').",
             **provenance("cpu"),
         }
-        out = write_json(args.name, record)
+        out = write_json(result_path("monailabel_load", "cpu", args.variant), record, args.allow_dirty)
         import matplotlib
 
         matplotlib.use("Agg")
@@ -173,7 +173,7 @@ def main() -> int:
         ax.set_title(f"{args.requests} concurrent infer requests, {MODEL} (CPU)")
         ax.legend()
         fig.tight_layout()
-        save_png(fig, args.name)
+        save_png(fig, out)
         print(f"{out}: p50 {record['concurrent']['p50_s']} s, p95 {record['concurrent']['p95_s']} s, "
               f"all correct: {not failed}")
         return 0 if not failed else 1

@@ -5,9 +5,9 @@ For each volume and each seed slice (``central``: the middle of the tumour's sli
 bounding box on that slice) is propagated both ways with the default settings. Reports the tumour's slice range,
 the covered range, how far each end is off, the Dice over the volume, the slices encoded and where each run
 stopped (the rejected mask's slice Dice). Both seeds share one encoder cache per volume. Writes
-``benchmarks/results/propagation_dev_cpu.json`` and ``.png``.
+``benchmarks/results/propagation_dev[_<variant>]_<device>.json`` and ``.png``.
 
-    python benchmarks/propagation_dev.py --threads 2
+    python -m benchmarks.propagation_dev --threads 2
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 import torch
-from results_io import provenance, save_png, write_json
 from tqdm.auto import tqdm
 
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.volumes import first_box
 from monai_baldsam.io import load_image, load_mask
@@ -41,8 +41,8 @@ def main() -> None:
     parser.add_argument("--domains", nargs="+", default=["brats_mri3d", "pgbm_dicom"])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--out", default="propagation_dev_cpu", help="results file stem under benchmarks/results/")
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     torch.set_num_threads(args.threads)
     started = time.time()
     backbone = load_backbone("lite_medsam", device=args.device)
@@ -77,7 +77,8 @@ def main() -> None:
               "protocol": "one box = the ground truth's bounding box on the seed slice, propagated both ways with the "
                           "default PropagationConfig; criterion: both ends within one slice of the tumour's",
               "rows": rows, "seconds": round(time.time() - started, 1), **provenance(args.device)}
-    write_json(args.out, record)
+    path = result_path("propagation_dev", args.device, args.variant)
+    write_json(path, record, args.allow_dirty)
 
     import matplotlib
 
@@ -101,7 +102,7 @@ def main() -> None:
     ax.grid(axis="x", alpha=0.3)
     ax.legend(fontsize=7, loc="upper right")
     fig.tight_layout()
-    save_png(fig, args.out)
+    save_png(fig, path)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 Bayesian head with a plain decoder on the same backbone, each dev image's inputs (embedding computed once), and
 interleaved timing compared by medians.
 
-Imported by the scripts in this folder (run as ``python benchmarks/<script>.py``, which puts this folder on the path).
+Imported by the benchmarks of this package (each run as ``python -m benchmarks.<name>`` from the repository root).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from benchmarks.results_io import add_common_arguments, parse_args
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.head.click_model import BayesianHeadClickModel, load_head_click_model
 from monai_baldsam.head.registry import HeadFile, resolve_head
@@ -29,17 +30,20 @@ __all__ = ["add_cost_arguments", "parse_cost_args", "CostModels", "load_cost_mod
 
 
 def add_cost_arguments(parser: argparse.ArgumentParser, repeats: int) -> None:
-    """Add ``--head``, ``--domains``, ``--limit`` (dev images per domain), ``--repeats`` and ``--threads``."""
+    """Add ``--head``, ``--domains``, ``--limit`` (dev images per domain), ``--repeats`` and ``--threads``, and the
+    options of every benchmark (:func:`~benchmarks.results_io.add_common_arguments`)."""
     parser.add_argument("--head", default="general")
     parser.add_argument("--domains", nargs="+", default=["busi", "kvasir", "ph2"])
     parser.add_argument("--limit", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--threads", type=int, default=1)
+    add_common_arguments(parser)
 
 
 def parse_cost_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Parse the command line and set torch's CPU threads to ``--threads``."""
-    args = parser.parse_args(argv)
+    """Parse the command line (checking the tree, :func:`~benchmarks.results_io.parse_args`) and set torch's CPU
+    threads to ``--threads``."""
+    args = parse_args(parser, argv)
     torch.set_num_threads(args.threads)
     return args
 

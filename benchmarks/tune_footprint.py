@@ -3,9 +3,10 @@
 
 For each footprint the script runs the evaluation's own simulator (first prompt box or click, then the policy) on
 those images and reports mIoU@5 and mIoU@10, beside random_error and oracle as references. Writes
-``benchmarks/results/tune_footprint_<head>.json``.
+``benchmarks/results/tune_footprint_<head>_<device>.json`` (``--variant`` another label than the head's
+name).
 
-    python benchmarks/tune_footprint.py --head general_v0 --variants bald:0:0 bald:0.03:0.5 --threads 1
+    python -m benchmarks.tune_footprint --head general_v0 --variants bald:0:0 bald:0.03:0.5 --threads 1
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ import time
 
 import numpy as np
 import torch
-from head_validation import load_validation_split
-from results_io import provenance, write_json
 from tqdm.auto import tqdm
 
+from benchmarks.head_validation import load_validation_split
+from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, write_json
 from monai_baldsam.interaction.policies import (
     BaldPolicy,
     EntropyPolicy,
@@ -46,8 +47,8 @@ def main() -> None:
                         help="run every policy with the head's posterior conditioned on the clicks at each weight "
                              "(BayesianHeadClickModel.click_weight; 0 = the trained posterior); table keys wW/POLICY "
                              "when more than one is given")
-    parser.add_argument("--out", default=None)
-    args = parser.parse_args()
+    add_common_arguments(parser)
+    args = parse_args(parser)
     torch.set_num_threads(args.threads)
     head, model, items = load_validation_split(args.head, args.device)
     policies = {"oracle": make_policy("oracle"), "random_error": make_policy("random_error")}
@@ -84,11 +85,11 @@ def main() -> None:
     table = {kind: {name: {"miou@5": round(float(np.mean([c[4] for c in v])), 4),
                            f"miou@{args.clicks}": round(float(np.mean([c[-1] for c in v])), 4)}
                     for name, v in by.items()} for kind, by in curves.items()}
-    record = {"head": head.name, "head_sha256": head.sha256, "images": len(items),
+    record = {"benchmark": "tune_footprint", "head": head.name, "head_sha256": head.sha256, "images": len(items),
               "domains": sorted({i.domain for i in items}), "clicks": args.clicks, "click_weights": weights,
               "table": table,
               "seconds": round(time.time() - start, 1), **provenance(args.device)}
-    write_json(args.out or f"tune_footprint_{head.name}", record)
+    write_json(result_path("tune_footprint", args.device, args.variant or head.name), record, args.allow_dirty)
     print(json.dumps(table, indent=1))
 
 

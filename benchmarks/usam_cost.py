@@ -8,9 +8,9 @@ Per image (the first ``--limit`` dev images of each domain), with the embedding 
 * ``usam_only``: the descriptor and the heads alone, on tokens already captured (what the quality adds to a call);
 * ``head_click`` / ``head_click+usam``: the Bayesian head on box + click + previous mask, without and with quality.
 
-Writes ``benchmarks/results/usam_cost_cpu.json``.
+Writes ``benchmarks/results/usam_cost[_<variant>]_cpu.json``.
 
-    python benchmarks/usam_cost.py --threads 1
+    python -m benchmarks.usam_cost --threads 1
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ import json
 import numpy as np
 import torch
 
+from benchmarks.results_io import provenance, result_path, write_json
+from benchmarks.timing import add_cost_arguments, cost_cases, interleaved_medians, load_cost_models, parse_cost_args
 from monai_baldsam.usam import load_usam, resolve_usam
 from monai_baldsam.usam.features import quality_features, valid_low_res
-from results_io import provenance, write_json
-from timing import add_cost_arguments, cost_cases, interleaved_medians, load_cost_models, parse_cost_args
 
 
 def main() -> None:
@@ -67,7 +67,7 @@ def main() -> None:
               "threads": args.threads, "repeats": args.repeats, "rows": rows,
               "median": summary, "max_ratio_plain+usam": round(float(max(r["ratio_plain+usam"] for r in rows)), 3),
               **provenance("cpu")}
-    write_json("usam_cost_cpu", record)
+    write_json(result_path("usam_cost", "cpu", args.variant), record, args.allow_dirty)
     print(json.dumps(summary))
 
 

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import sys
 from pathlib import Path
 
 import nibabel as nib
@@ -13,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks import timing
 from monai_baldsam.cli.input_args import load_image_input, window_from_args
 from monai_baldsam.cli.main import build_parser, main
 from monai_baldsam.cli.model_args import apply_bundle, segmenter_from_args
@@ -22,8 +21,6 @@ from monai_baldsam.sam.backbones import get_backbone_spec
 from monai_baldsam.sam.checkpoints import CheckpointError
 from monai_baldsam.transforms.intensity import WindowIntensity
 from monai_baldsam.transforms.prompts import UserPrompts
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture()
@@ -160,19 +157,7 @@ def test_segmenter_from_args_forwards_the_model_options() -> None:
     assert segmenter.predictor.backbone.checkpoint_sha256 == get_backbone_spec("lite_medsam").checkpoint_sha256
 
 
-def _benchmark_timing():
-    """``benchmarks/timing.py`` (the benchmarks are scripts, not a package), loaded once under a private name."""
-    name = "baldsam_benchmark_timing"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, BENCHMARKS / "timing.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # dataclasses look their module up while the file runs
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
 def test_interleaved_medians_alternates_the_calls_and_takes_medians() -> None:
-    timing = _benchmark_timing()
     durations = {"a": [0.5, 0.1, 0.3, 0.9, 0.2], "b": [2.0, 4.0, 1.0, 3.0, 8.0]}
     now, order = [0.0], []
 
@@ -191,12 +176,14 @@ def test_interleaved_medians_alternates_the_calls_and_takes_medians() -> None:
 
 @pytest.mark.slow
 def test_cost_arguments_and_cases(dev_dir, keep_threads) -> None:
-    timing = _benchmark_timing()
     parser = argparse.ArgumentParser()
     timing.add_cost_arguments(parser, repeats=7)
     target = 1 if torch.get_num_threads() != 1 else 2
-    args = timing.parse_cost_args(parser, ["--domains", "busi", "--limit", "1", "--threads", str(target)])
+    # --allow-dirty: the tests run in trees with uncommitted changes, which a benchmark refuses at parse time
+    args = timing.parse_cost_args(parser, ["--domains", "busi", "--limit", "1", "--threads", str(target),
+                                           "--allow-dirty"])
     assert (args.head, args.domains, args.limit, args.repeats) == ("general", ["busi"], 1, 7)
+    assert (args.variant, args.allow_dirty) == (None, True)
     assert torch.get_num_threads() == target
     dev_dir("busi")  # fails with a message when the data are missing
     models = timing.load_cost_models(args.head)

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks import docs_results
 from monai_baldsam.cli.main import build_parser
 from monai_baldsam.cli.main import main as baldsam
 from monai_baldsam.data_paths import DATA_ENV_VAR, data_root
@@ -25,8 +26,6 @@ README = REPO / "README.md"
 MAX_README_LINES = 200
 SHARED_DATA_PREFIX = "../shared/data"
 
-sys.path.insert(0, str(REPO))
-from benchmarks import docs_results  # noqa: E402  (the repository root holds the benchmarks folder)
 
 
 def _subcommands() -> set[str]:

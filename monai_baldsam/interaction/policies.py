@@ -225,8 +225,8 @@ class UncertaintyPolicy(ClickPolicy):
 
     The defaults were chosen on validation images of the training split (``benchmarks/tune_footprint.py``), never
     on dev data: footprint 0.03 and gate 0.5 with ``general_v0``; an exclusion equal to the footprint with
-    ``general_v1`` (``tune_exclusion_general.json``: click first, mIoU@10 0.850 against 0.826 without; mIoU@5 the
-    same). See :func:`~monai_baldsam.bayes.acquisition.best_click`; deterministic (ties: row-major order).
+    ``general_v1`` (``tune_footprint_exclusion_general_cpu.json``: click first, mIoU@10 0.850 against 0.826 without;
+    mIoU@5 the same). See :func:`~monai_baldsam.bayes.acquisition.best_click`; deterministic (ties: row-major order).
     """
 
     score_map: ClassVar[str] = ""

@@ -1,0 +1,36 @@
+"""The benchmarks: each module measures one claim of the project and writes its record (with the commit, device and
+command that produced it) into ``benchmarks/results/``. Run one from the repository root as a module::
+
+    python -m benchmarks.<name> [--variant LABEL] [--allow-dirty] [options]   # --help lists its options
+
+Click policies and heads (2D dev images, validation images of the training split for tuning):
+
+* ``eval_baselines``: LiteMedSAM with oracle clicks, box only / box + clicks / click + clicks, per dev domain.
+* ``eval_heads_dev``: every click policy with the shipped Bayesian heads on dev data: mIoU after each interaction, NoC.
+* ``bald_paired_dev``: BALD against every other policy on the full dev folders, paired bootstrap intervals over images.
+* ``bald_diagnostics``: where BALD's clicks land (on an error? near the boundary?), calibration, error detection.
+* ``tune_footprint``: the bald / entropy click rule's footprint, gate and exclusion, chosen on validation images.
+* ``laplace_ablation``: the last-layer Laplace's Hessian structure, prior tuning and predictive, by BALD's mIoU.
+* ``bald_click_cost``: what one BALD click costs on CPU, as a ratio to a plain decoder call.
+
+Decoder, encoder, UncertainSAM:
+
+* ``decoder_dev``: the click-trained decoder against LiteMedSAM's original one on the full dev folders.
+* ``encoder_throughput``: the image encoder's runtimes (OpenVINO) against the fp32 eager PyTorch baseline.
+* ``eval_usam_dev``: UncertainSAM heads: how well the predicted IoU ranks masks, what the stop rule saves.
+* ``usam_cost``: what UncertainSAM's quality costs per call on CPU.
+
+Volumes and deployment:
+
+* ``propagation_dev``: how far one box propagates on the dev volumes, LiteMedSAM alone.
+* ``eval_volumes_dev``: Dice against clicks on the dev volumes for the volume click policies.
+* ``monailabel_load``: concurrent infer requests on one MONAI Label server: correct answers, p50 / p95 latency.
+
+Shared modules (not benchmarks): ``results_io`` (result file names, provenance, the clean-tree check, the common
+options), ``timing`` (the CPU cost benchmarks' scaffolding), ``head_validation`` (a head's validation split) and
+``docs_results`` (the docs' results pages, rendered from the records; also an MkDocs hook).
+
+Each benchmark writes ``benchmarks/results/<name>[_<variant>]_<device>.json`` (and its chart as ``.png``), the
+variant from ``--variant`` or its options, the device ``cpu`` or the GPU's model (``h100``); it refuses to run from a
+tree with uncommitted changes unless ``--allow-dirty``. ``results_io``'s docstring gives both rules.
+"""
