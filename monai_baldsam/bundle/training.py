@@ -63,7 +63,7 @@ class HeadTraining:
         """Train; returns the card on rank 0 (``None`` on other ranks)."""
 
         from monai_baldsam.head.registry import resolve_head
-        from monai_baldsam.head.training import TrainConfig, train_head
+        from monai_baldsam.head.train.trainer import TrainConfig, train_head
 
         init = resolve_head(self.init).path if self.init else None
         config = TrainConfig()

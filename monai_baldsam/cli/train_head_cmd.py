@@ -50,7 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from monai_baldsam.head.registry import resolve_head
-    from monai_baldsam.head.training import TrainConfig, train_head
+    from monai_baldsam.head.train.trainer import TrainConfig, train_head
 
     checked = check_training_args(args)
     config = TrainConfig()

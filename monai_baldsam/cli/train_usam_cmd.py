@@ -42,7 +42,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from monai_baldsam.sam.backbones import load_backbone
-    from monai_baldsam.usam.training import UsamTrainConfig, train_usam
+    from monai_baldsam.usam.train.trainer import UsamTrainConfig, train_usam
 
     checked = check_training_args(args)
     config = UsamTrainConfig()

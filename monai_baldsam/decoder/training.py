@@ -1,7 +1,8 @@
 """``train_decoder``: LiteMedSAM's prompt encoder and mask decoder trained for clicks, the image encoder frozen.
 
 The recipe is SAM's interactive one (:mod:`monai_baldsam.decoder.sessions`) on cached embeddings
-(:class:`~monai_baldsam.head.embedding_store.EmbeddingStore`): per step a batch of simulated sessions, 2 to 6 rounds
+(:class:`~monai_baldsam.head.train.embedding_store.EmbeddingStore`): per step a batch of simulated sessions, 2 to 6
+rounds
 each, the loss (:func:`~monai_baldsam.decoder.losses.decoder_loss`) at every round with the previous logits fed back
 detached, gradients summed over the rounds and one AdamW step per batch (cosine decay after a linear warm-up,
 gradient clipping). Validation runs deterministic sessions (exact box or deepest click, then the RITM oracle) on the
@@ -34,9 +35,9 @@ from tqdm.auto import tqdm
 from monai_baldsam.decoder.data import DecoderDataConfig, select_cases
 from monai_baldsam.decoder.losses import decoder_loss, mask_ious
 from monai_baldsam.decoder.sessions import decode, has_clicks, is_single_click, start_decoder_sessions
-from monai_baldsam.head.embedding_store import EmbeddingStore
-from monai_baldsam.head.simulation import FirstKind, add_error_clicks
-from monai_baldsam.head.training_data import TrainItem, load_items
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.simulation import FirstKind, add_error_clicks
+from monai_baldsam.head.train.data import TrainItem, load_items
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.checkpoints import file_sha256

@@ -6,8 +6,9 @@ Pipeline of :func:`train_usam`:
    head that makes the click states (``head``) was trained on go last, so that its masks on the chosen images are
    as good as on unseen ones where the folder allows. The first ``val_fraction`` of each folder's draw is held out
    (validation: early stopping and the card's metrics). Embeddings come from the on-disk embedding store.
-2. Per image, the simulated prompt states and targets (:func:`~monai_baldsam.usam.data.simulate_states`), cached in
-   a :class:`~monai_baldsam.usam.data.StateStore` under a full signature.
+2. Per image, the simulated prompt states and targets (:func:`~monai_baldsam.usam.train.data.simulate_states`),
+cached in
+   a :class:`~monai_baldsam.usam.train.data.StateStore` under a full signature.
 3. Regression, one MLP per target (:class:`~monai_baldsam.usam.model.UsamHeads`): smooth-L1 on each target's
    finite values, AdamW, seeded initialisation and batching, the epoch with the lowest validation loss kept.
 4. The heads file (:func:`~monai_baldsam.usam.checkpoint.save_usam`) and a JSON card (every image with its SHA-256,
@@ -33,11 +34,11 @@ from tqdm.auto import tqdm
 
 from monai_baldsam.head.checkpoint import backbone_signature, load_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
-from monai_baldsam.head.embedding_store import EmbeddingStore
-from monai_baldsam.head.optim_config import OptimConfig
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.optim_config import OptimConfig
 from monai_baldsam.head.registry import WEIGHTS_DIR, resolve_head
-from monai_baldsam.head.training import TrainResult, checked_outputs, display_data_dir
-from monai_baldsam.head.training_data import TrainItem, load_items
+from monai_baldsam.head.train.trainer import TrainResult, checked_outputs, display_data_dir
+from monai_baldsam.head.train.data import TrainItem, load_items
 from monai_baldsam.interaction.model import ClickModel, SamClickModel
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.io.cases import EvalCase, discover_cases
@@ -47,7 +48,7 @@ from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 from monai_baldsam.usam.checkpoint import save_usam
-from monai_baldsam.usam.data import ImageStates, StateConfig, StateStore, image_rng, simulate_states
+from monai_baldsam.usam.train.data import ImageStates, StateConfig, StateStore, image_rng, simulate_states
 from monai_baldsam.usam.metrics import ranking_auc, spearman
 from monai_baldsam.usam.model import TARGETS, UsamConfig, UsamHeads
 
@@ -57,7 +58,8 @@ __all__ = ["UsamTrainConfig", "choose_cases", "fit_heads", "train_usam"]
 @dataclass(frozen=True)
 class UsamTrainConfig(OptimConfig):
     """Optimisation settings of :func:`train_usam` (recorded in the card): the shared ones of
-    :class:`~monai_baldsam.head.optim_config.OptimConfig` with this trainer's defaults, early-stopping ``patience``
+    :class:`~monai_baldsam.head.train.optim_config.OptimConfig` with this trainer's defaults, early-stopping
+    ``patience``
     (epochs) and the smooth-L1 ``beta``."""
 
     epochs: int = 300
@@ -224,7 +226,7 @@ def train_usam(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         large_backbone: a second, larger backbone: trains the model-gap head (its images are encoded here).
         seed: seeds the draw, the states, the initialisation and the batching.
         val_fraction, max_per_folder: the held-out share and the per-folder cap (one number or name -> number).
-        states: :class:`~monai_baldsam.usam.data.StateConfig`; config: :class:`UsamTrainConfig`;
+        states: :class:`~monai_baldsam.usam.train.data.StateConfig`; config: :class:`UsamTrainConfig`;
             head_options: fields of :class:`~monai_baldsam.usam.model.UsamConfig` (hidden, depth, dropout).
         store_dir, state_dir: embedding store and state cache folders (defaults under ``$BALDSAM_CACHE``).
     """

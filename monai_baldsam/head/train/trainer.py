@@ -3,9 +3,9 @@
 Pipeline of :func:`train_head`:
 
 1. Images of each folder (``images/`` + ``masks/``) are split by image, seeded, into training and validation
-   (:func:`~monai_baldsam.head.training_data.split_cases`), loaded as the evaluation loads them and encoded once
-   through the on-disk :class:`~monai_baldsam.head.embedding_store.EmbeddingStore`.
-2. Each step simulates a batch of interactive sessions (:mod:`~monai_baldsam.head.simulation`): a jittered
+   (:func:`~monai_baldsam.head.train.data.split_cases`), loaded as the evaluation loads them and encoded once
+   through the on-disk :class:`~monai_baldsam.head.train.embedding_store.EmbeddingStore`.
+2. Each step simulates a batch of interactive sessions (:mod:`~monai_baldsam.head.train.simulation`): a jittered
    ground-truth box or a deep first click, then error-driven clicks with mask feedback; BCE + Dice on the
    low-resolution grid at every round (as SAM trains; previous logits detached), AdamW with cosine decay.
 3. After every epoch the validation images run deterministic sessions (exact box / deepest click, then the
@@ -46,13 +46,13 @@ from monai_baldsam.bayes import LastLayerLaplace
 from monai_baldsam.data_paths import data_root
 from monai_baldsam.head.checkpoint import backbone_signature, load_head, save_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
-from monai_baldsam.head.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
 from monai_baldsam.head.features import FeatureExtractor
 from monai_baldsam.head.model import HeadConfig, PredictionHead
-from monai_baldsam.head.optim_config import OptimConfig
-from monai_baldsam.head.simulation import FirstKind, run_session_rounds, start_sessions
-from monai_baldsam.head.training_data import TrainItem, load_items, split_cases
-from monai_baldsam.head.volume_slices import VolumeSliceCase
+from monai_baldsam.head.train.optim_config import OptimConfig
+from monai_baldsam.head.train.simulation import FirstKind, run_session_rounds, start_sessions
+from monai_baldsam.head.train.data import TrainItem, load_items, split_cases
+from monai_baldsam.head.train.volume_slices import VolumeSliceCase
 from monai_baldsam.interaction.model import ClickModel, SamClickModel
 from monai_baldsam.interaction.policies import make_policy
 from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
@@ -245,7 +245,7 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
 
     Args:
         data_dirs: folders with ``images/`` and ``masks/`` (matching stems; or of 3D volumes, trained on their
-            slices, split by volume: :mod:`~monai_baldsam.head.volume_slices`); never the dev data.
+            slices, split by volume: :mod:`~monai_baldsam.head.train.volume_slices`); never the dev data.
         out: the head file (``.pt``); refused if it exists unless ``overwrite``.
         backbone: registry name or a loaded :class:`SamBackbone`.
         epochs: overrides ``config.epochs``.
