@@ -12,8 +12,8 @@ from typing import Sequence, TypeVar
 
 from monai_baldsam.cli.runtime_args import add_device_argument, add_threads_argument, apply_threads
 
-__all__ = ["add_config_argument", "add_training_data_arguments", "add_split_arguments", "add_epochs_argument", "add_run_arguments",
-           "parse_max_per_folder", "TrainingArgs", "check_training_args", "given_or",
+__all__ = ["add_config_argument", "add_training_data_arguments", "add_split_arguments", "add_epochs_argument",
+           "add_run_arguments", "parse_max_per_folder", "TrainingArgs", "check_training_args", "given_or",
            "training_folders"]
 
 T = TypeVar("T")
