@@ -50,7 +50,7 @@ from monai_baldsam.interaction.simulator import make_first_prompt, run_first_int
 from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.geometry import postprocess_low_res_logits
 from monai_baldsam.usam import StopRule, UsamModel, decoder_readout, load_usam, resolve_usam, stopping_outcomes
-from monai_baldsam.usam.data import dense_prompt, image_rng
+from monai_baldsam.usam.train.data import dense_prompt, image_rng
 from monai_baldsam.usam.metrics import ranking_auc, spearman
 
 DOMAINS = ("busi", "kvasir", "ph2")

@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 
 from monai_baldsam.head.click_model import BayesianHeadClickModel, load_head_click_model
-from monai_baldsam.head.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
 from monai_baldsam.head.registry import HeadFile, resolve_head
-from monai_baldsam.head.training_data import TrainItem, card_cases, load_items
+from monai_baldsam.head.train.data import TrainItem, card_cases, load_items
 
 __all__ = ["load_validation_split"]
 

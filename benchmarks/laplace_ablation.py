@@ -31,11 +31,11 @@ from monai_baldsam.evaluation.report import run_summary
 from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.head.checkpoint import backbone_signature, load_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
-from monai_baldsam.head.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
 from monai_baldsam.head.features import FeatureExtractor
 from monai_baldsam.head.registry import resolve_head
-from monai_baldsam.head.training import collect_last_layer_rows
-from monai_baldsam.head.training_data import card_cases, load_items
+from monai_baldsam.head.train.trainer import collect_last_layer_rows
+from monai_baldsam.head.train.data import card_cases, load_items
 from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.embedding_cache import EmbeddingCache

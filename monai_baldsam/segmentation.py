@@ -7,12 +7,12 @@ Coordinates are those of the loaded array (see :mod:`monai_baldsam.io.readers`):
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from typing import Mapping
 
 import torch
 from monai.data import MetaTensor
 
+from monai_baldsam.cache import BoundedLRU
 from monai_baldsam.head.checkpoint import head_decoder, load_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
 from monai_baldsam.head.registry import resolve_head
@@ -98,7 +98,7 @@ class Segmenter:
         self.window = window
         self.click_model = None
         #: UncertainSAM models by heads name or path (see :meth:`usam_model`); bounded by :attr:`usam_cache_size`.
-        self._usam_models: OrderedDict[str, UsamModel] = OrderedDict()
+        self._usam_models: BoundedLRU[str, UsamModel] = BoundedLRU(max(1, self.usam_cache_size))
         if found_head is not None:
             trained = load_head(found_head.path, model, sha256=head_sha256 or found_head.sha256)
             self.click_model = BayesianHeadClickModel.from_trained(self.predictor, trained)
@@ -177,14 +177,9 @@ class Segmenter:
 
         if self.usam_cache_size < 1:
             raise ValueError(f"usam_cache_size must be at least 1, got {self.usam_cache_size}")
-        key = str(usam)
-        model = self._usam_models.get(key)
-        if model is None:
-            model = load_usam(usam, click_model=self.click_model or SamClickModel(self.predictor))
-            self._usam_models[key] = model
-        self._usam_models.move_to_end(key)
-        while len(self._usam_models) > self.usam_cache_size:
-            self._usam_models.popitem(last=False)
+        model = self._usam_models.get_or_put(
+            str(usam), lambda: load_usam(usam, click_model=self.click_model or SamClickModel(self.predictor)))
+        self._usam_models.resize(self.usam_cache_size)  # a field: it may have changed since the last call
         return model
 
     def clear_usam_cache(self) -> None:

@@ -14,7 +14,7 @@ from PIL import Image
 from monai_baldsam.decoder.data import DecoderDataConfig, select_cases
 from monai_baldsam.decoder.losses import decoder_loss, mask_ious, mask_losses
 from monai_baldsam.decoder.training import DecoderTrainConfig, train_decoder
-from monai_baldsam.head.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
 from monai_baldsam.sam.checkpoints import CheckpointError
 from monai_baldsam.sam.decoders import apply_decoder
 

@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from monai_baldsam.head.embedding_store import EmbeddingStore, embedding_signature
+from monai_baldsam.head.train.embedding_store import EmbeddingStore, embedding_signature
 
 
 def _image(seed: int) -> torch.Tensor:

@@ -12,8 +12,8 @@ import torch
 from PIL import Image
 
 from monai_baldsam.head.checkpoint import load_head
-from monai_baldsam.head.training import TrainConfig, segmentation_loss, train_head
-from monai_baldsam.head.training_data import low_res_target, split_cases
+from monai_baldsam.head.train.data import low_res_target, split_cases
+from monai_baldsam.head.train.trainer import TrainConfig, segmentation_loss, train_head
 
 _FAST = TrainConfig(epochs=1, batch_size=3, min_rounds=2, max_rounds=2, val_rounds=2, laplace_rounds=1,
                     laplace_pixels_per_state=64, temperatures=(1.0, 100.0), eval_interactions=2)
@@ -123,7 +123,7 @@ def test_fine_tuning_starts_from_the_init_head_and_keeps_validation_unseen(tiny_
 
 
 def test_uncertain_training_clicks_go_where_the_prediction_is_least_certain() -> None:
-    from monai_baldsam.head.simulation import uncertain_click
+    from monai_baldsam.head.train.simulation import uncertain_click
 
     logits = np.full((32, 32), 8.0)
     logits[:, 16:] = -8.0

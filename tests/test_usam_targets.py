@@ -14,7 +14,7 @@ from monai_baldsam.interaction.model import ModelOutput, SamClickModel
 from monai_baldsam.sam.backbones import build_sam_vit
 from monai_baldsam.sam.geometry import postprocess_low_res_logits
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
-from monai_baldsam.usam.data import (
+from monai_baldsam.usam.train.data import (
     ImageStates,
     StateConfig,
     StateStore,

@@ -15,8 +15,8 @@ from monai_baldsam.sam.backbones import build_sam_vit
 from monai_baldsam.sam.checkpoints import file_sha256
 from monai_baldsam.sam.predictor import SamPredictor
 from monai_baldsam.usam.checkpoint import load_usam_file
-from monai_baldsam.usam.data import StateConfig, StateStore
-from monai_baldsam.usam.training import UsamTrainConfig, choose_cases, train_usam
+from monai_baldsam.usam.train.data import StateConfig, StateStore
+from monai_baldsam.usam.train.trainer import UsamTrainConfig, choose_cases, train_usam
 
 
 def _folder(root, n: int = 6):

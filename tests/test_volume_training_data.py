@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from monai_baldsam.head.simulation import FirstKind, start_sessions
-from monai_baldsam.head.training import TrainConfig, train_head
-from monai_baldsam.head.training_data import EMPTY_NEIGHBOURS, VAL_SLICE_STRIDE, load_items, split_cases
-from monai_baldsam.head.embedding_store import EmbeddingStore
-from monai_baldsam.head.volume_slices import VolumeSliceCase, VolumeSliceLoader, volume_slice_cases
+from monai_baldsam.head.train.data import EMPTY_NEIGHBOURS, VAL_SLICE_STRIDE, load_items, split_cases
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.simulation import FirstKind, start_sessions
+from monai_baldsam.head.train.trainer import TrainConfig, train_head
+from monai_baldsam.head.train.volume_slices import VolumeSliceCase, VolumeSliceLoader, volume_slice_cases
 
 _FAST = TrainConfig(epochs=1, batch_size=4, min_rounds=2, max_rounds=2, val_rounds=2, laplace_rounds=1,
                     laplace_pixels_per_state=64, temperatures=(1.0, 100.0), eval_interactions=2)

@@ -1,6 +1,6 @@
 """Head training as a bundle workflow (``train.json``; ``multi_gpu_train.json`` under ``torchrun``).
 
-A thin wrapper of :func:`monai_baldsam.head.training.train_head`: it fine-tunes the bundle's head (``init``) on the
+A thin wrapper of :func:`monai_baldsam.head.train.trainer.train_head`: it fine-tunes the bundle's head (``init``) on the
 user's labelled images, fits the Laplace posterior and writes ``<output_dir>/head.pt`` and its card. The starting
 head is the bundle's shipped one (``init_head``, a registry name, checked against ``init_head_sha256``), which is
 never overwritten: run the new file with ``--head <output_dir>/head.pt --head_sha256 card`` (its card is checked).
@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from monai_baldsam import distributed
 from monai_baldsam.bundle.heads import resolve_bundle_head
-from monai_baldsam.head.training import TrainConfig, train_head
+from monai_baldsam.head.train.trainer import TrainConfig, train_head
 
 __all__ = ["HeadTraining"]
 
@@ -66,8 +66,6 @@ class HeadTraining:
 
     def run(self) -> dict[str, Any] | None:
         """Train; returns the card on rank 0 (``None`` on other ranks)."""
-
-
         init = self.init
         config = TrainConfig()
         if self.max_minutes is not None:

@@ -39,7 +39,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from monai_baldsam.decoder.config import load_decoder_config
     from monai_baldsam.decoder.training import train_decoder
-    from monai_baldsam.head.embedding_store import EmbeddingStore
+    from monai_baldsam.head.train.embedding_store import EmbeddingStore
 
     check_threads(args.threads)
     if not args.out.endswith(".pt"):

@@ -1,7 +1,7 @@
 """Which training images the click-trained decoder sees, and how they are loaded (encoded once, on disk).
 
 Every 2D training folder and slices of the training volumes (through-plane axis, windowed once per volume, as the
-head's training data: :mod:`monai_baldsam.head.training_data`). Per folder at most ``max_images`` images (or
+head's training data: :mod:`monai_baldsam.head.train.data`). Per folder at most ``max_images`` images (or
 volumes) are drawn with the seed and a fraction held out for validation (split by image, or by volume for volume
 folders); training volumes then keep at most ``slices_per_volume`` of their slices (object slices and the empty
 slices next to the object), drawn with the seed, because neighbouring slices are near duplicates and each costs an
@@ -18,8 +18,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-from monai_baldsam.head.training_data import split_cases
-from monai_baldsam.head.volume_slices import VolumeSliceCase
+from monai_baldsam.head.train.data import split_cases
+from monai_baldsam.head.train.volume_slices import VolumeSliceCase
 from monai_baldsam.io.cases import EvalCase
 
 __all__ = ["DecoderDataConfig", "select_cases"]

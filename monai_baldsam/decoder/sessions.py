@@ -2,7 +2,8 @@
 
 One batch of sessions shares its first prompt's kind: a jittered ground-truth box, or one to three positive clicks
 (the first drawn among the deepest interior points, the others uniformly inside the object). Each later round adds
-one error-driven click (:func:`~monai_baldsam.head.simulation.add_error_clicks`: the RITM user, in the larger error
+one error-driven click (:func:`~monai_baldsam.head.train.simulation.add_error_clicks`: the RITM user, in the larger
+error
 region) and feeds the previous low-resolution logits back as the mask prompt; one round of a session may add no
 click (the mask prompt alone), as SAM trains. A single click alone is ambiguous: that round asks for SAM's three
 masks and the loss takes the best one (SAM's multimask rule); the session goes on with the mask of highest predicted
@@ -22,8 +23,8 @@ import torch
 from torch import nn
 
 from monai_baldsam.head.clicks import low_uv_to_sam_xy
-from monai_baldsam.head.simulation import FirstKind, SessionBatch, start_sessions
-from monai_baldsam.head.training_data import TrainItem
+from monai_baldsam.head.train.data import TrainItem
+from monai_baldsam.head.train.simulation import FirstKind, SessionBatch, start_sessions
 
 __all__ = ["DecoderOutput", "decode", "predict_masks", "has_clicks", "start_decoder_sessions", "add_random_positive_clicks", "is_single_click"]
 

@@ -1,7 +1,8 @@
 """``train_decoder``: LiteMedSAM's prompt encoder and mask decoder trained for clicks, the image encoder frozen.
 
 The recipe is SAM's interactive one (:mod:`monai_baldsam.decoder.sessions`) on cached embeddings
-(:class:`~monai_baldsam.head.embedding_store.EmbeddingStore`): per step a batch of simulated sessions, 2 to 6 rounds
+(:class:`~monai_baldsam.head.train.embedding_store.EmbeddingStore`): per step a batch of simulated sessions, 2 to 6
+rounds
 each, the loss (:func:`~monai_baldsam.decoder.losses.decoder_loss`) at every round with the previous logits fed back
 detached, gradients summed over the rounds and one AdamW step per batch (cosine decay after a linear warm-up,
 gradient clipping). Validation runs deterministic sessions (exact box or deepest click, then the RITM oracle) on the
@@ -19,8 +20,6 @@ Never train or tune on ``dev/``: it is for measuring only.
 from __future__ import annotations
 
 import copy
-import json
-import math
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -34,11 +33,20 @@ from tqdm.auto import tqdm
 from monai_baldsam.decoder.data import DecoderDataConfig, select_cases
 from monai_baldsam.decoder.losses import decoder_loss, mask_ious
 from monai_baldsam.decoder.sessions import decode, has_clicks, is_single_click, start_decoder_sessions
-from monai_baldsam.head.embedding_store import EmbeddingStore
-from monai_baldsam.head.simulation import FirstKind, add_error_clicks
-from monai_baldsam.head.training_data import TrainItem, load_items
-from monai_baldsam.io.atomic import atomic_write_text
-from monai_baldsam.sam.backbones import load_backbone
+from monai_baldsam.head.train.data import TrainItem, load_items
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.scaffold import (
+    BestState,
+    TimeBudget,
+    TrainResult,
+    checked_outputs,
+    config_record,
+    cosine_factor,
+    device_name,
+    training_backbone,
+    write_card,
+)
+from monai_baldsam.head.train.simulation import FirstKind, add_error_clicks
 from monai_baldsam.sam.checkpoints import file_sha256
 from monai_baldsam.sam.decoders import save_decoder
 from monai_baldsam.sam.encoder_runtime import EncoderRuntime, make_encoder
@@ -81,13 +89,8 @@ class DecoderTrainConfig:
             raise ValueError("time_budget_s and lr must be positive")
 
 
-@dataclass
-class DecoderTrainResult:
-    """The decoder file, its card's path and the card."""
-
-    path: Path
-    card_path: Path
-    card: dict[str, Any]
+#: the decoder file, its card's path and the card (the result every trainer of the package returns)
+DecoderTrainResult = TrainResult
 
 
 def _targets(items: Sequence[TrainItem], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -186,13 +189,6 @@ def _train_step(backbone: SamBackbone, modules: tuple[torch.nn.Module, torch.nn.
     return total / max(1, counted)
 
 
-def _lr_factor(step: int, config: DecoderTrainConfig) -> float:
-    if step < config.warmup_steps:
-        return (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(1, config.max_steps - config.warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
 def _data_card(items: Sequence[TrainItem]) -> list[dict[str, str]]:
     return [{"domain": i.domain, "name": i.case.name, **i.sha256} for i in items]
 
@@ -204,31 +200,29 @@ def _fit(backbone: SamBackbone, train: list[TrainItem], val: list[TrainItem], co
     mask_decoder = copy.deepcopy(backbone.mask_decoder).train().requires_grad_(True)
     params = [*prompt_encoder.parameters(), *mask_decoder.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(s, config))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: cosine_factor(s, config.max_steps, config.warmup_steps))
     rng = np.random.default_rng(config.seed)
     torch.manual_seed(config.seed)
     history: list[dict[str, Any]] = []
-    best = {"score": -1.0, "state": None}
-    started, losses, reason = time.monotonic(), [], "max_steps"
+    best = BestState(score=-1.0)
+    budget, losses, reason = TimeBudget(config.time_budget_s), [], "max_steps"
 
     def evaluate(step: int) -> None:
         prompt_encoder.eval(), mask_decoder.eval()
         curves = validate_decoder(backbone, prompt_encoder, mask_decoder, val, config.val_rounds)
         prompt_encoder.train(), mask_decoder.train()
-        entry = {"step": step, "seconds": round(time.monotonic() - started, 1), "score": round(_score(curves), 5),
+        entry = {"step": step, "seconds": round(budget.elapsed, 1), "score": round(_score(curves), 5),
                  "train_loss": round(float(np.mean(losses)), 5) if losses else None, **curves}
         history.append(entry)
         losses.clear()
         log(f"step {step}: validation box {curves['box']} click {curves['click']}")
-        if entry["score"] > best["score"]:
-            best["score"] = entry["score"]
-            best["state"] = (copy.deepcopy(prompt_encoder.state_dict()), copy.deepcopy(mask_decoder.state_dict()))
-            best["step"] = step
+        best.offer(entry["score"], step, lambda: (prompt_encoder.state_dict(), mask_decoder.state_dict()))
 
     bar = tqdm(total=config.max_steps, desc="training decoder", unit="step", disable=not progress)
     done = 0
     for step in range(config.max_steps):
-        if time.monotonic() - started > config.time_budget_s:
+        if budget.spent():
             reason = "time_budget"
             break
         done = step + 1
@@ -244,7 +238,7 @@ def _fit(backbone: SamBackbone, train: list[TrainItem], val: list[TrainItem], co
     bar.close()
     if not history or history[-1]["step"] != done:
         evaluate(done)
-    return {"prompt_encoder": best["state"][0], "mask_decoder": best["state"][1], "step": best["step"]}, history, reason
+    return {"prompt_encoder": best.state[0], "mask_decoder": best.state[1], "step": best.step}, history, reason
 
 
 def train_decoder(data: DecoderDataConfig, out: str | Path, config: DecoderTrainConfig | None = None,
@@ -257,13 +251,10 @@ def train_decoder(data: DecoderDataConfig, out: str | Path, config: DecoderTrain
     embedding_store.default_store_dir`), computed by the ``encoder`` runtime when missing. ``config_file``: the
     configuration file the settings came from, named in the card with its SHA-256."""
     config = config or DecoderTrainConfig()
-    out = Path(out).expanduser()
-    if out.suffix != ".pt":
+    if Path(out).suffix != ".pt":
         raise ValueError(f"the decoder file must end in .pt, got {out}")
-    for path in (out, out.with_suffix(".json")):
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists: pass overwrite=True (--overwrite) or choose another name")
-    model = load_backbone(backbone, device=device) if isinstance(backbone, str) else backbone.to(device)
+    out, card_path = checked_outputs(out, overwrite)
+    model = training_backbone(backbone, device)
     if model.decoder_name != "original":
         raise ValueError(f"train from the original decoder; the backbone runs {model.decoder_name!r}")
     started = time.monotonic()
@@ -290,15 +281,13 @@ def train_decoder(data: DecoderDataConfig, out: str | Path, config: DecoderTrain
         "decoder_file": written.name, "decoder_sha256": file_sha256(written), "backbone": model.name,
         "checkpoint_sha256": model.checkpoint_sha256, "img_size": int(model.img_size),
         "train_config": asdict(config), "data_config": data.to_dict(), "encoder_runtime": runner.tag,
-        "device": str(model.device) if model.device.type == "cpu" else torch.cuda.get_device_name(model.device),
+        "device": device_name(model.device),
         "host": platform.machine(), "torch": torch.__version__, "stop_reason": reason, "best_step": best["step"],
         "train_seconds": round(time.monotonic() - fit_started, 1),
-        "config_file": None if config_file is None else Path(config_file).name,
-        "config_sha256": None if config_file is None else file_sha256(config_file),
+        **config_record(config_file),
         "validation": {"original_decoder": baseline, "history": history, "mask_feedback": feedback_curves},
         "mask_feedback": feedback,
         "data": {"train": _data_card(train), "val": _data_card(val)},
     }
-    card_path = out.with_suffix(".json")
-    atomic_write_text(card_path, json.dumps(card, indent=1) + "\n", overwrite=True)
-    return DecoderTrainResult(written, card_path, card)
+    write_card(card_path, card, overwrite=True)
+    return TrainResult(written, card_path, card)

@@ -5,9 +5,11 @@ layer carries a Laplace posterior for BALD click suggestions (see ``README.md`` 
 * :mod:`~monai_baldsam.head.model`: :class:`PredictionHead` and :class:`HeadConfig`.
 * :mod:`~monai_baldsam.head.click_model`: :class:`BayesianHeadClickModel` (the evaluation's ClickModel protocol).
 * :mod:`~monai_baldsam.head.checkpoint`: :func:`save_head` / :func:`load_head` (one verified file).
-* :mod:`~monai_baldsam.head.training`: :func:`train_head` (simulated sessions, Laplace fit, model card).
-* :mod:`~monai_baldsam.head.embedding_store`: the signature-checked on-disk embedding store.
-* :mod:`~monai_baldsam.head.clicks`, :mod:`~monai_baldsam.head.simulation`: click encodings and simulated users.
+* :mod:`~monai_baldsam.head.clicks`: click encodings and the clicks of simulated users.
+* :mod:`~monai_baldsam.head.registry`: the shipped heads by name.
+
+Training lives in :mod:`monai_baldsam.head.train` (:func:`~monai_baldsam.head.train.train_head`, the on-disk
+embedding store, simulated sessions): nothing here imports it, so running a head never loads the trainer.
 
 Importing has no side effects.
 """
@@ -19,10 +21,8 @@ from monai_baldsam.head.click_model import (
     UncertaintyMethod,
     load_head_click_model,
 )
-from monai_baldsam.head.embedding_store import EmbeddingStore, default_store_dir, embedding_signature
 from monai_baldsam.head.features import DecoderClicks, FeatureConfig, FeatureExtractor, HeadInputs, HeadPrompts
 from monai_baldsam.head.model import HeadConfig, HeadOutput, PredictionHead
-from monai_baldsam.head.training import TrainConfig, TrainResult, train_head
 
 __all__ = [
     "HEAD_FORMAT",
@@ -34,9 +34,6 @@ __all__ = [
     "BayesianHeadClickModel",
     "UncertaintyMethod",
     "load_head_click_model",
-    "EmbeddingStore",
-    "default_store_dir",
-    "embedding_signature",
     "DecoderClicks",
     "FeatureConfig",
     "FeatureExtractor",
@@ -45,7 +42,4 @@ __all__ = [
     "HeadConfig",
     "HeadOutput",
     "PredictionHead",
-    "TrainConfig",
-    "TrainResult",
-    "train_head",
 ]

@@ -26,8 +26,9 @@ Stable API::
 and :class:`StopRule` / :class:`StoppingPolicy` stop a click loop once the predicted IoU reaches a target.
 
 Modules: ``tokens`` (hooks), ``features`` (head inputs), ``model`` (heads, :class:`MaskQuality`), ``checkpoint``
-(save/load, shipped weights), ``scorer`` (:class:`UsamModel`), ``data`` / ``training`` (simulated prompt states,
-:func:`train_usam`), ``stopping``, ``metrics``. Importing has no side effects.
+(save/load, shipped weights), ``scorer`` (:class:`UsamModel`), ``stopping``, ``metrics``; training (simulated prompt
+states, :func:`~monai_baldsam.usam.train.train_usam`) sits in the ``train`` subpackage, which nothing here imports.
+Importing has no side effects.
 """
 
 from __future__ import annotations

@@ -31,7 +31,7 @@ encodes every slice in batches up front, worthwhile on a GPU.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Mapping
 
 import numpy as np
@@ -49,8 +49,18 @@ from monai_baldsam.transforms.volume_geometry import mask_area_mm2, resolve_axis
 from monai_baldsam.usam.tokens import TokenCapture
 from monai_baldsam.volume.appearance import AppearanceModel
 from monai_baldsam.volume.propagation import PropagationConfig, propagation_prompt
+from monai_baldsam.volume.scoring import (
+    VolumeUncertainty,
+    has_foreground,
+    only_background,
+    past_end_prompt,
+    score_slices,
+    scored_slices,
+    scoring_prompt,
+    slice_scores,
+)
 from monai_baldsam.volume.stopping import StopReason
-from monai_baldsam.volume.uncertainty_cache import SliceScores, SliceUncertaintyCache, prompt_signature
+from monai_baldsam.volume.uncertainty_cache import SliceUncertaintyCache, prompt_signature
 
 if TYPE_CHECKING:  # the usam package is imported where it is used: a session without quality never loads it
     from monai_baldsam.usam.model import MaskQuality
@@ -108,49 +118,9 @@ class PropagationRun:
     rejected: SliceResult | None = None
 
 
-@dataclass(frozen=True)
-class VolumeUncertainty:
-    """A click model's maps over the scored slices of a volume, each ``(I, J, K)`` float32 (0 off the scored slices).
-
-    Attributes:
-        maps: name -> volume (``mutual_information``, ``predictive_entropy``, ``expected_entropy``, in nats).
-        probability: the foreground probability.
-        slices: the scored slice indices along ``axis``.
-        axis: the slicing axis.
-        clicks_ijk: ``(N, 3)`` int64 voxels of every click the user had given when the maps were computed (a BALD
-            rule excludes their neighbourhood, see :func:`monai_baldsam.suggestion.best_volume_click`).
-        mask: ``(I, J, K)`` bool, the session's result at that time (``None``: not recorded).
-    """
-
-    maps: Mapping[str, np.ndarray]
-    probability: np.ndarray
-    slices: tuple[int, ...]
-    axis: int
-    clicks_ijk: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), dtype=np.int64))
-    mask: np.ndarray | None = None
-
-
-def _has_foreground(labels: np.ndarray | None) -> bool:
-    """Whether click ``labels`` hold a foreground click."""
-    return labels is not None and bool(np.asarray(labels).astype(bool).any())
-
-
-def _only_background(prompt: SlicePrompt) -> bool:
-    """A prompt of background clicks only (no box, no mask, no foreground click): nothing of the object there."""
-    if prompt.box_xyxy is not None or prompt.mask_logits is not None or prompt.labels is None:
-        return False
-    return len(prompt.labels) > 0 and not _has_foreground(prompt.labels)
-
-
 def _depends_on(source_anchor: int, anchor: int, direction: int) -> bool:
     """A result from ``source_anchor`` found at a slice beyond ``anchor`` in ``direction`` came through ``anchor``."""
     return (source_anchor - anchor) * direction <= 0
-
-
-def _scores(output: ModelOutput) -> SliceScores:
-    """A click model's output as cached uncertainty scores (float32 maps, SAM orientation)."""
-    return SliceScores(np.asarray(output.probability, dtype=np.float32),
-                       {k: np.asarray(v, dtype=np.float32) for k, v in output.extras.items()})
 
 
 def _concat(first: np.ndarray | None, second: np.ndarray | None) -> np.ndarray | None:
@@ -326,7 +296,7 @@ class VolumeSession:
         return prediction, quality
 
     def _segment(self, index: int, prompt: SlicePrompt, anchor: int, direction: int = 1) -> SliceResult:
-        if _only_background(prompt):  # "not here" and nothing else: the slice holds no object
+        if only_background(prompt):  # "not here" and nothing else: the slice holds no object
             mask_ab = np.zeros(self.slice_shape_xy, dtype=bool)
             size = self.predictor.backbone.low_res_hw
             return SliceResult(mask_ab=mask_ab, low_res_logits=torch.full((1, *size), -20.0), iou=float("nan"),
@@ -335,7 +305,7 @@ class VolumeSession:
         if self.click_model is not None and index == anchor:
             output, quality = self._model_output(embedding, prompt, judge=True)
             # the maps of this decode are what uncertainty() would decode the same prompt for: keep them
-            self.uncertainty_cache.put(index, prompt_signature(index, prompt, self._model_tag()), _scores(output))
+            self.uncertainty_cache.put(index, prompt_signature(index, prompt, self._model_tag()), slice_scores(output))
             mask_ab = output.mask.T.copy()
             low_res, iou = output.low_res_logits[0].detach().cpu(), float("nan")
         else:
@@ -371,7 +341,7 @@ class VolumeSession:
             box = self._results[index].prompt.box_xyxy
         points = _concat(old.points_xy if old is not None else None, new.points_xy)
         labels = _concat(old.labels if old is not None else None, new.labels)
-        if box is None and _has_foreground(labels):
+        if box is None and has_foreground(labels):
             past_end = self._past_end_prompt(index)
             box = None if past_end is None else past_end.box_xyxy
         return SlicePrompt(points_xy=points, labels=labels, box_xyxy=box)
@@ -460,45 +430,17 @@ class VolumeSession:
 
     # ----------------------------------------------------------------- uncertainty
     def scored_slices(self) -> list[int]:
-        """The slices BALD looks at: every slice with a non-empty result, plus the slice past each end of every run
-        of such slices (where the object may continue)."""
-        filled = sorted(i for i, r in self._results.items() if r.mask_ab.any())
-        chosen = set(filled)
-        for index in filled:
-            for step in (-1, 1):
-                near = index + step
-                if 0 <= near < self.num_slices and near not in chosen and not (
-                        near in self._results and self._results[near].mask_ab.any()):
-                    chosen.add(near)
-        return sorted(chosen)
+        """The slices BALD looks at (:func:`~monai_baldsam.volume.scoring.scored_slices`): every slice with a
+        non-empty result, plus the slice past each end of every run of such slices."""
+        return scored_slices(self._results, self.num_slices)
 
     def _scoring_prompt(self, index: int) -> SlicePrompt | None:
-        """The prompt a slice's maps are decoded with: the user's on a prompted slice, the one that produced the
-        result elsewhere; past an end, the next propagation step's prompt, with the user's answers there.
-
-        A slice past an end that the user answered "background" is left empty, but its maps keep the question BALD
-        asked (the neighbour's box) together with the answers: decoded from the background clicks alone, the head
-        would be scoring a question nobody asked, and BALD asked again on that slice at an arbitrary place.
-        """
-        user = self._user_prompts.get(index)
-        if user is not None and not _only_background(user):
-            return user
-        result = self._results.get(index)
-        if result is not None and result.mask_ab.any():
-            return result.prompt
-        prompt = self._past_end_prompt(index)
-        if prompt is not None and user is not None:
-            prompt = replace(prompt, points_xy=user.points_xy, labels=user.labels)
-        return prompt if prompt is not None else user
+        """The prompt a slice's maps are decoded with (:func:`~monai_baldsam.volume.scoring.scoring_prompt`)."""
+        return scoring_prompt(index, self._user_prompts, self._results, self.spacing_xy, self.config)
 
     def _past_end_prompt(self, index: int) -> SlicePrompt | None:
-        """What the next propagation step would prompt slice ``index`` with, from a neighbour with a non-empty
-        result (slice ``index + 1`` first, then ``index - 1``); ``None`` when neither has one."""
-        for step in (-1, 1):
-            near = self._results.get(index - step)
-            if near is not None and near.mask_ab.any():
-                return propagation_prompt(near.mask_ab, near.low_res_logits, self.spacing_xy, self.config)
-        return None
+        """What the next propagation step would prompt slice ``index`` with (``None``: no neighbour has a result)."""
+        return past_end_prompt(index, self._results, self.spacing_xy, self.config)
 
     def uncertainty(self, progress: Callable[[list[int]], object] | None = None) -> VolumeUncertainty:
         """The click model's uncertainty maps and probability on :meth:`scored_slices`, as ``(I, J, K)`` volumes.
@@ -508,30 +450,15 @@ class VolumeSession:
         its prompt's signature (:class:`~monai_baldsam.volume.uncertainty_cache.SliceUncertaintyCache`): a later
         call decodes only the slices whose prompt changed (listed in :attr:`last_recomputed`). A prompted slice's
         maps are cached by the decode that segmented it, so it is not decoded here unless the cache dropped it.
-        ``progress`` may wrap the slice list (e.g. ``tqdm``).
+        ``progress`` may wrap the slice list (e.g. ``tqdm``). The scoring itself is :mod:`monai_baldsam.volume.scoring`.
         """
         slices = self.scored_slices()
         if not slices:
             raise ValueError("nothing is segmented yet: give a box or a click first, then ask for a suggestion")
-        maps: dict[str, np.ndarray] = {}
-        probability = np.zeros(self.spatial_shape, dtype=np.float32)
-        recomputed: list[int] = []
-        model_tag = self._model_tag()
-        for index in (progress(slices) if progress is not None else slices):
-            prompt = self._scoring_prompt(index)
-            if prompt is None:
-                continue
-            signature = prompt_signature(index, prompt, model_tag)
-            scores = self.uncertainty_cache.get(index, signature)
-            if scores is None:  # new or changed prompt on this slice: decode it again
-                output, _ = self._model_output(self._embedding(index), prompt)
-                scores = _scores(output)
-                self.uncertainty_cache.put(index, signature, scores)
-                recomputed.append(index)
-            np.moveaxis(probability, self.axis, 0)[index] = scores.probability.T
-            for name, value in scores.maps.items():
-                volume = maps.setdefault(name, np.zeros(self.spatial_shape, dtype=np.float32))
-                np.moveaxis(volume, self.axis, 0)[index] = value.T
+        maps, probability, recomputed = score_slices(
+            progress(slices) if progress is not None else slices, self._scoring_prompt,
+            lambda index, prompt: self._model_output(self._embedding(index), prompt)[0], self.uncertainty_cache,
+            self._model_tag(), self.spatial_shape, self.axis)
         self.last_recomputed = tuple(recomputed)
         return VolumeUncertainty(maps=maps, probability=probability, slices=tuple(slices), axis=self.axis,
                                  clicks_ijk=self.clicked_ijk(), mask=self.label()[0].numpy().astype(bool))

@@ -4,19 +4,20 @@ A slice's uncertainty maps (the click model's mutual information, entropies and 
 on the slice's embedding (fixed for a session's volume) and on the prompt it is decoded with (box, clicks, mask
 input). :class:`SliceUncertaintyCache` keeps one entry per slice keyed by :func:`prompt_signature`: when a click
 changes a few slices' results, only those slices get a new signature and are decoded again; every other slice's maps
-are reused. The cache is bounded in entries and bytes (least recently used entries go first) and clearable.
+are reused. The cache is bounded in entries and bytes (least recently used entries go first) and clearable (a
+:class:`~monai_baldsam.cache.BoundedLRU` underneath).
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Mapping
 
 import numpy as np
 import torch
 
+from monai_baldsam.cache import BoundedLRU
 from monai_baldsam.transforms.prompts import SlicePrompt
 
 __all__ = ["SliceScores", "prompt_signature", "SliceUncertaintyCache"]
@@ -69,54 +70,45 @@ class SliceUncertaintyCache:
     """
 
     def __init__(self, max_items: int = 1024, max_bytes: int = 512 << 20) -> None:
-        if max_items < 1 or max_bytes < 1:
-            raise ValueError(f"cache bounds must be positive, got max_items={max_items}, max_bytes={max_bytes}")
-        self.max_items = int(max_items)
-        self.max_bytes = int(max_bytes)
-        self._entries: OrderedDict[int, tuple[str, SliceScores]] = OrderedDict()
-        self._bytes = 0
-        self.hits = 0
-        self.misses = 0
+        self._lru: BoundedLRU[int, tuple[str, SliceScores]] = BoundedLRU(max_items, max_bytes,
+                                                                         size=lambda entry: entry[1].nbytes)
+
+    @property
+    def max_items(self) -> int:
+        return self._lru.max_items
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self._lru.max_bytes or 0)
+
+    @property
+    def hits(self) -> int:
+        return self._lru.hits
+
+    @property
+    def misses(self) -> int:
+        return self._lru.misses
 
     def get(self, index: int, signature: str) -> SliceScores | None:
         """The slice's scores when they were computed for ``signature``; a stale entry is dropped."""
-        entry = self._entries.get(int(index))
-        if entry is not None and entry[0] == signature:
-            self._entries.move_to_end(int(index))
-            self.hits += 1
-            return entry[1]
-        if entry is not None:
-            self._drop(int(index))
-        self.misses += 1
-        return None
+        entry = self._lru.get(int(index), valid=lambda found: found[0] == signature)
+        return None if entry is None else entry[1]
 
     def put(self, index: int, signature: str, scores: SliceScores) -> None:
-        """Store the slice's scores (replacing its old entry), then evict least recently used entries to fit."""
-        index = int(index)
-        if index in self._entries:
-            self._drop(index)
-        if scores.nbytes > self.max_bytes:
-            return  # larger than the whole cache: not kept
-        self._entries[index] = (signature, scores)
-        self._bytes += scores.nbytes
-        while len(self._entries) > self.max_items or self._bytes > self.max_bytes:
-            self._drop(next(iter(self._entries)))
-
-    def _drop(self, index: int) -> None:
-        _, scores = self._entries.pop(index)
-        self._bytes -= scores.nbytes
+        """Store the slice's scores (replacing its old entry), then evict least recently used entries to fit; scores
+        larger than the whole cache are not kept."""
+        self._lru.put(int(index), (signature, scores))
 
     def clear(self) -> None:
         """Forget every entry (the counters stay)."""
-        self._entries.clear()
-        self._bytes = 0
+        self._lru.clear()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._lru)
 
     def __contains__(self, index: object) -> bool:
-        return index in self._entries
+        return index in self._lru
 
     @property
     def nbytes(self) -> int:
-        return self._bytes
+        return self._lru.nbytes

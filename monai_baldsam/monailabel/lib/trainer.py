@@ -3,7 +3,7 @@
 ``POST /train/<model>`` (MONAI Label runs it in a subprocess) gathers every image with a ``final`` label of the
 model's kind (pictures for 2D models, volumes for the 3D one), writes a training folder (``images/`` links to the
 datastore's images, ``masks/`` the labels as 0/1 masks) in a staging folder, and calls
-:func:`monai_baldsam.head.training.train_head` with ``init`` = the head in use (fine-tuning: same config, the
+:func:`monai_baldsam.head.train.trainer.train_head` with ``init`` = the head in use (fine-tuning: same config, the
 validation images held out, early stopping, the Laplace posterior refitted, a card written). The new head is then
 published (:meth:`~monai_baldsam.monailabel.lib.heads.HeadStore.publish`); infer tasks pick it up on their next
 request. The datastore is only read.
@@ -30,7 +30,7 @@ from monai.transforms import LoadImage
 from monailabel.interfaces.datastore import Datastore, DefaultLabelTag
 from monailabel.interfaces.tasks.train import TrainTask
 
-from monai_baldsam.head.training import TrainConfig, train_head
+from monai_baldsam.head.train.trainer import TrainConfig, train_head
 from monai_baldsam.io import load_image, load_mask, write_mask
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.io.formats import MASK_OUTPUT_SUFFIXES, NIFTI_SUFFIXES, PICTURE_SUFFIXES, full_suffix

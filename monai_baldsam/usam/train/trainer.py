@@ -6,8 +6,9 @@ Pipeline of :func:`train_usam`:
    head that makes the click states (``head``) was trained on go last, so that its masks on the chosen images are
    as good as on unseen ones where the folder allows. The first ``val_fraction`` of each folder's draw is held out
    (validation: early stopping and the card's metrics). Embeddings come from the on-disk embedding store.
-2. Per image, the simulated prompt states and targets (:func:`~monai_baldsam.usam.data.simulate_states`), cached in
-   a :class:`~monai_baldsam.usam.data.StateStore` under a full signature.
+2. Per image, the simulated prompt states and targets (:func:`~monai_baldsam.usam.train.data.simulate_states`),
+cached in
+   a :class:`~monai_baldsam.usam.train.data.StateStore` under a full signature.
 3. Regression, one MLP per target (:class:`~monai_baldsam.usam.model.UsamHeads`): smooth-L1 on each target's
    finite values, AdamW, seeded initialisation and batching, the epoch with the lowest validation loss kept.
 4. The heads file (:func:`~monai_baldsam.usam.checkpoint.save_usam`) and a JSON card (every image with its SHA-256,
@@ -16,11 +17,9 @@ Pipeline of :func:`train_usam`:
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
-import platform
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -33,23 +32,30 @@ from tqdm.auto import tqdm
 
 from monai_baldsam.head.checkpoint import backbone_signature, load_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
-from monai_baldsam.head.embedding_store import EmbeddingStore
-from monai_baldsam.head.optim_config import OptimConfig
 from monai_baldsam.head.registry import WEIGHTS_DIR, resolve_head
-from monai_baldsam.head.training import TrainResult, checked_outputs, display_data_dir
-from monai_baldsam.head.training_data import TrainItem, load_items
+from monai_baldsam.head.train.data import TrainItem, load_items
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.optim_config import OptimConfig
+from monai_baldsam.head.train.scaffold import (
+    BestState,
+    TrainResult,
+    checked_outputs,
+    config_record,
+    display_data_dir,
+    environment,
+    training_backbone,
+    write_card,
+)
 from monai_baldsam.interaction.model import ClickModel, SamClickModel
-from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.io.cases import EvalCase, discover_cases
-from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.checkpoints import file_sha256
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
 from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 from monai_baldsam.usam.checkpoint import save_usam
-from monai_baldsam.usam.data import ImageStates, StateConfig, StateStore, image_rng, simulate_states
 from monai_baldsam.usam.metrics import ranking_auc, spearman
 from monai_baldsam.usam.model import TARGETS, UsamConfig, UsamHeads
+from monai_baldsam.usam.train.data import ImageStates, StateConfig, StateStore, image_rng, simulate_states
 
 __all__ = ["UsamTrainConfig", "choose_cases", "fit_heads", "train_usam"]
 
@@ -57,7 +63,8 @@ __all__ = ["UsamTrainConfig", "choose_cases", "fit_heads", "train_usam"]
 @dataclass(frozen=True)
 class UsamTrainConfig(OptimConfig):
     """Optimisation settings of :func:`train_usam` (recorded in the card): the shared ones of
-    :class:`~monai_baldsam.head.optim_config.OptimConfig` with this trainer's defaults, early-stopping ``patience``
+    :class:`~monai_baldsam.head.train.optim_config.OptimConfig` with this trainer's defaults, early-stopping
+    ``patience``
     (epochs) and the smooth-L1 ``beta``."""
 
     epochs: int = 300
@@ -133,7 +140,7 @@ def fit_heads(config: UsamConfig, train: tuple[torch.Tensor, torch.Tensor], val:
     optimiser = torch.optim.AdamW(heads.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, options.epochs)
     generator = torch.Generator().manual_seed(seed)
-    best: tuple[float, int, dict[str, torch.Tensor]] | None = None
+    best = BestState(higher_is_better=False)
     history: list[float] = []
     for epoch in tqdm(range(options.epochs), desc="usam epochs", unit="epoch", disable=not progress):
         heads.train()
@@ -152,14 +159,11 @@ def fit_heads(config: UsamConfig, train: tuple[torch.Tensor, torch.Tensor], val:
             x_eval, y_eval = (x_val, y_val) if len(x_val) else (x_train, y_train)
             val_loss = float(_loss(heads.raw(x_eval), y_eval, options.smooth_l1_beta))
         history.append(round(val_loss, 6))
-        if best is None or val_loss < best[0]:
-            best = (val_loss, epoch, copy.deepcopy(heads.state_dict()))
-        elif epoch - best[1] >= options.patience:
-            break
-    assert best is not None  # at least one epoch ran (epochs >= 1)
-    heads.load_state_dict(best[2])
-    return heads.eval().requires_grad_(False), {"best_epoch": best[1] + 1, "epochs_run": len(history),
-                                                "best_val_loss": round(best[0], 6), "val_loss": history}
+        if not best.offer(val_loss, epoch, heads.state_dict) and best.stale >= options.patience:
+            break  # no better validation loss for ``patience`` epochs
+    heads.load_state_dict(best.state)  # at least one epoch ran (epochs >= 1), so the first offer was kept
+    return heads.eval().requires_grad_(False), {"best_epoch": best.step + 1, "epochs_run": len(history),
+                                                "best_val_loss": round(float(best.score), 6), "val_loss": history}
 
 
 def _metrics(heads: UsamHeads, states: Sequence[ImageStates]) -> dict[str, Any]:
@@ -212,7 +216,8 @@ def train_usam(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
                max_per_folder: int | Mapping[str, int] | None = None, states: StateConfig | None = None,
                config: UsamTrainConfig | None = None, head_options: Mapping[str, Any] | None = None,
                store_dir: str | os.PathLike[str] | None = None, state_dir: str | os.PathLike[str] | None = None,
-               device: str = "cpu", overwrite: bool = False, progress: bool = True) -> TrainResult:
+               device: str = "cpu", overwrite: bool = False, progress: bool = True,
+               config_file: str | os.PathLike[str] | None = None) -> TrainResult:
     """Train UncertainSAM heads for ``backbone`` on ``data_dirs`` and write them to ``out`` (+ ``.json`` card).
 
     Args:
@@ -224,15 +229,17 @@ def train_usam(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         large_backbone: a second, larger backbone: trains the model-gap head (its images are encoded here).
         seed: seeds the draw, the states, the initialisation and the batching.
         val_fraction, max_per_folder: the held-out share and the per-folder cap (one number or name -> number).
-        states: :class:`~monai_baldsam.usam.data.StateConfig`; config: :class:`UsamTrainConfig`;
+        states: :class:`~monai_baldsam.usam.train.data.StateConfig`; config: :class:`UsamTrainConfig`;
             head_options: fields of :class:`~monai_baldsam.usam.model.UsamConfig` (hidden, depth, dropout).
         store_dir, state_dir: embedding store and state cache folders (defaults under ``$BALDSAM_CACHE``).
+        config_file: the configuration file the settings came from (``configs/usam_*.json``), named in the card with
+            its SHA-256.
     """
     started = time.time()
     states = states or StateConfig()
     config = config or UsamTrainConfig()
     out, card_path = checked_outputs(out, overwrite)
-    model = load_backbone(backbone, device=device) if isinstance(backbone, str) else backbone.to(device)
+    model = training_backbone(backbone, device)
     predictor = SamPredictor(model, EmbeddingCache(max_items=8))
     sam_model = SamClickModel(predictor)
     head_model, head_info = _head_click_model(head, predictor)
@@ -275,10 +282,9 @@ def train_usam(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
                           "image_sha256": i.sha256["image"], "mask_sha256": i.sha256["mask"],
                           "seen_by_head": i.case.name in seen} for i in items]
                  for split, items in (("train", train_items), ("val", val_items))},
-        "seconds": round(time.time() - started, 1), "torch": torch.__version__, "python": platform.python_version(),
-        "torch_threads": torch.get_num_threads(),
+        "seconds": round(time.time() - started, 1), "environment": environment(device), **config_record(config_file),
     }
-    atomic_write_text(card_path, json.dumps(card, indent=1) + "\n", overwrite=overwrite)
+    write_card(card_path, card, overwrite)
     return TrainResult(written, card_path, card)
 
 

@@ -13,7 +13,7 @@ A volume folder (``images/`` and ``masks/`` of NIfTI volumes or DICOM series fol
 Volumes are windowed once per volume with :func:`monai_baldsam.transforms.intensity.default_window` (house rule 8: MR
 percentiles over the whole volume, never per slice), exactly as the volume session windows them, then each slice is
 turned into SAM's orientation (rows = the second in-plane axis). The split into training and validation is made by
-volume (:func:`monai_baldsam.head.training_data.split_cases`), so no volume has slices on both sides.
+volume (:func:`monai_baldsam.head.train.data.split_cases`), so no volume has slices on both sides.
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 Pipeline of :func:`train_head`:
 
 1. Images of each folder (``images/`` + ``masks/``) are split by image, seeded, into training and validation
-   (:func:`~monai_baldsam.head.training_data.split_cases`), loaded as the evaluation loads them and encoded once
-   through the on-disk :class:`~monai_baldsam.head.embedding_store.EmbeddingStore`.
-2. Each step simulates a batch of interactive sessions (:mod:`~monai_baldsam.head.simulation`): a jittered
+   (:func:`~monai_baldsam.head.train.data.split_cases`), loaded as the evaluation loads them and encoded once
+   through the on-disk :class:`~monai_baldsam.head.train.embedding_store.EmbeddingStore`.
+2. Each step simulates a batch of interactive sessions (:mod:`~monai_baldsam.head.train.simulation`): a jittered
    ground-truth box or a deep first click, then error-driven clicks with mask feedback; BCE + Dice on the
    low-resolution grid at every round (as SAM trains; previous logits detached), AdamW with cosine decay.
 3. After every epoch the validation images run deterministic sessions (exact box / deepest click, then the
@@ -30,9 +30,8 @@ import copy
 import json
 import math
 import os
-import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -43,27 +42,36 @@ from tqdm.auto import tqdm
 
 from monai_baldsam import distributed
 from monai_baldsam.bayes import LastLayerLaplace
-from monai_baldsam.data_paths import data_root
 from monai_baldsam.head.checkpoint import backbone_signature, load_head, save_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
-from monai_baldsam.head.embedding_store import EmbeddingStore
 from monai_baldsam.head.features import FeatureExtractor
 from monai_baldsam.head.model import HeadConfig, PredictionHead
-from monai_baldsam.head.optim_config import OptimConfig
-from monai_baldsam.head.simulation import FirstKind, run_session_rounds, start_sessions
-from monai_baldsam.head.training_data import TrainItem, load_items, split_cases
-from monai_baldsam.head.volume_slices import VolumeSliceCase
+from monai_baldsam.head.train.data import TrainItem, load_items, split_cases
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.optim_config import OptimConfig
+from monai_baldsam.head.train.scaffold import (
+    BestState,
+    TimeBudget,
+    TrainResult,
+    checked_outputs,
+    config_record,
+    cosine_factor,
+    display_data_dir,
+    environment,
+    training_backbone,
+    write_card,
+)
+from monai_baldsam.head.train.simulation import FirstKind, run_session_rounds, start_sessions
+from monai_baldsam.head.train.volume_slices import VolumeSliceCase
 from monai_baldsam.interaction.model import ClickModel, SamClickModel
 from monai_baldsam.interaction.policies import make_policy
 from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
-from monai_baldsam.io.atomic import atomic_write_text
-from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.checkpoints import file_sha256
 from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
-__all__ = ["TrainConfig", "TrainResult", "segmentation_loss", "validate_low_res", "train_head", "display_data_dir",
-           "collect_last_layer_rows", "checked_outputs"]
+__all__ = ["TrainConfig", "TrainResult", "segmentation_loss", "validate_low_res", "train_head",
+           "collect_last_layer_rows"]
 
 
 @dataclass(frozen=True)
@@ -94,15 +102,6 @@ class TrainConfig(OptimConfig):
             raise ValueError(f"box_probability must be in [0, 1], got {self.box_probability}")
         if not 0.0 <= self.uncertain_click_fraction <= 1.0:
             raise ValueError(f"uncertain_click_fraction must be in [0, 1], got {self.uncertain_click_fraction}")
-
-
-@dataclass
-class TrainResult:
-    """What a trainer wrote (the prediction head's and UncertainSAM's): the weights file, its card, and the card."""
-
-    path: Path
-    card_path: Path
-    card: dict[str, Any] = field(default_factory=dict)
 
 
 def segmentation_loss(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
@@ -239,13 +238,14 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
                seed: int = 0, val_fraction: float = 0.15, store_dir: str | os.PathLike[str] | None = None,
                max_per_folder: int | Mapping[str, int] | None = None, config: TrainConfig | None = None,
                head_options: dict[str, Any] | None = None, overwrite: bool = False, progress: bool = True,
-               init: str | os.PathLike[str] | None = None) -> TrainResult:
+               init: str | os.PathLike[str] | None = None, config_file: str | os.PathLike[str] | None = None
+               ) -> TrainResult:
     """Train a head for ``backbone`` on the images of ``data_dirs`` and write it to ``out`` (+ ``out`` with
     ``.json``: the card). See the module docstring for the steps.
 
     Args:
         data_dirs: folders with ``images/`` and ``masks/`` (matching stems; or of 3D volumes, trained on their
-            slices, split by volume: :mod:`~monai_baldsam.head.volume_slices`); never the dev data.
+            slices, split by volume: :mod:`~monai_baldsam.head.train.volume_slices`); never the dev data.
         out: the head file (``.pt``); refused if it exists unless ``overwrite``.
         backbone: registry name or a loaded :class:`SamBackbone`.
         epochs: overrides ``config.epochs``.
@@ -258,6 +258,8 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         config: :class:`TrainConfig`; ``head_options``: fields of :class:`HeadConfig`.
         init: a head file (same backbone) whose weights and config start the training (fine-tuning; e.g. a domain
             head from the general head); ``head_options`` must then be left out. Its SHA-256 goes into the card.
+        config_file: the configuration file the settings came from (``configs/head_*.json``), named in the card with
+            its SHA-256.
     """
     start_time = time.time()
     config = config or TrainConfig()
@@ -266,7 +268,7 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     if not config.temperatures:
         raise ValueError("config.temperatures must list at least one likelihood temperature")
     out, card_path = checked_outputs(out, overwrite)
-    model = load_backbone(backbone, device=device) if isinstance(backbone, str) else backbone.to(device)
+    model = training_backbone(backbone, device)
     store = EmbeddingStore(store_dir)
     train_cases, val_cases = split_cases(data_dirs, val_fraction, seed, max_per_folder)
     train_items = load_items(train_cases, model, store, keep_images=False, desc="train images", progress=progress)
@@ -304,22 +306,11 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
         "data": {"train": [_describe(i) for i in train_items], "val": [_describe(i) for i in val_items]},
         "history": fit.history, "best_epoch": fit.best_epoch, "laplace": laplace_info,
         "validation_full_res_oracle": metrics,
-        "environment": {"torch": torch.__version__, "python": platform.python_version(), "device": str(device),
-                        "world_size": distributed.world_size()},
-        "duration_s": round(time.time() - start_time, 1),
+        "environment": {**environment(device), "world_size": distributed.world_size()},
+        "duration_s": round(time.time() - start_time, 1), **config_record(config_file),
     }
-    atomic_write_text(card_path, json.dumps(card, indent=1) + "\n", overwrite=overwrite)
+    write_card(card_path, card, overwrite)
     return TrainResult(out, card_path, card)
-
-
-def checked_outputs(out: str | os.PathLike[str], overwrite: bool) -> tuple[Path, Path]:
-    """``(head file, card)``, refused before any work when either exists and ``overwrite`` is not set."""
-    out = Path(out).expanduser()
-    card_path = out.with_suffix(".json")
-    for path in (out, card_path):
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} already exists: choose another output path or pass overwrite=True")
-    return out, card_path
 
 
 @dataclass
@@ -396,7 +387,7 @@ def _optimisation(head: PredictionHead, device: torch.device, n_items: int, conf
     optimizer = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil((n_items if sampler is None else len(sampler)) / config.batch_size)
     total_steps = max(1, steps_per_epoch * config.epochs)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * s / total_steps)))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_factor(s, total_steps))
     return _Optimisation(model_head, optimizer, scheduler, sampler, rng, schedule_rng)
 
 
@@ -407,13 +398,13 @@ def _fit_head(extractor: FeatureExtractor, head: PredictionHead, train_items: li
     opt = _optimisation(head, extractor.backbone.device, len(train_items), config, seed)
     val_set = val_items or _with_object(train_items)[:16]
     history: list[dict[str, Any]] = []
-    best_score, best_state, best_epoch, stale = -1.0, copy.deepcopy(head.state_dict()), 0, 0
+    best = BestState(score=-1.0, state=copy.deepcopy(head.state_dict()), step=0)
     if from_init:  # a fine-tune keeps its starting point unless an epoch beats it on validation
         val = validate_low_res(extractor, head, val_set, config.val_rounds)
-        best_score = float(np.mean([curve[-1] for curve in val.values()]))
-        history.append({"epoch": 0, "val_miou": val, "score": round(best_score, 4)})
+        best.score = float(np.mean([curve[-1] for curve in val.values()]))
+        history.append({"epoch": 0, "val_miou": val, "score": round(best.score, 4)})
         tqdm.write(f"epoch 0 (init): val mIoU box {val['box']}, click {val['click']}")
-    train_start = time.time()  # the time budget counts training, not the (cached) encoding before it
+    budget = TimeBudget(config.max_train_seconds)  # counts training, not the (cached) encoding before it
     progress = progress and distributed.rank() == 0
     for epoch in tqdm(range(1, config.epochs + 1), desc="epochs", unit="epoch", disable=not progress):
         loss = _train_epoch(extractor, head, opt, train_items, config, epoch, progress)
@@ -422,18 +413,14 @@ def _fit_head(extractor: FeatureExtractor, head: PredictionHead, train_items: li
         history.append({"epoch": epoch, "train_loss": round(loss, 5), "val_miou": val, "score": round(score, 4)})
         if progress:
             tqdm.write(f"epoch {epoch}: loss {loss:.4f}, val mIoU box {val['box']}, click {val['click']}")
-        elapsed = time.time() - train_start
-        if score > best_score:
-            best_score, best_state, best_epoch, stale = score, copy.deepcopy(head.state_dict()), epoch, 0
-        else:
-            stale += 1
-            if stale >= config.patience:
-                tqdm.write(f"early stop after epoch {epoch}: no improvement for {config.patience} epochs")
-                break
-        if distributed.broadcast_flag(config.max_train_seconds is not None and elapsed > config.max_train_seconds):
+        spent = budget.spent()
+        if not best.offer(score, epoch, head.state_dict) and best.stale >= config.patience:
+            tqdm.write(f"early stop after epoch {epoch}: no improvement for {config.patience} epochs")
+            break
+        if distributed.broadcast_flag(spent):
             tqdm.write(f"stopping after epoch {epoch}: the time budget of {config.max_train_seconds:.0f} s is spent")
             break
-    return _FitResult(best_state, best_epoch, history, opt.rng)
+    return _FitResult(best.state, best.step, history, opt.rng)
 
 
 def _train_epoch(extractor: FeatureExtractor, head: PredictionHead, opt: _Optimisation, train_items: list[TrainItem],
@@ -495,16 +482,6 @@ def _trained_on(head_path: Path) -> set[str]:
     if not card.is_file():
         return set()
     return {d["image_sha256"] for d in json.loads(card.read_text()).get("data", {}).get("train", [])}
-
-
-def display_data_dir(folder: str | os.PathLike[str]) -> str:
-    """``folder`` relative to the data root (``train/busi``) when it lies under it, else its last two parts: cards
-    never record a machine's absolute paths."""
-    path = Path(folder).expanduser().resolve()
-    try:
-        return path.relative_to(data_root().resolve()).as_posix()
-    except ValueError:
-        return "/".join(path.parts[-2:])
 
 
 def _describe(item: TrainItem) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from monai_baldsam.bayes.acquisition import best_click, binary_entropy
 from monai_baldsam.head.clicks import error_click, first_click, low_uv_to_sam_xy
 from monai_baldsam.head.features import FeatureExtractor, HeadInputs, HeadPrompts
 from monai_baldsam.head.model import HeadOutput, PredictionHead
-from monai_baldsam.head.training_data import TrainItem, gt_box_sam_xy
+from monai_baldsam.head.train.data import TrainItem, gt_box_sam_xy
 from monai_baldsam.interaction.geometry import jitter_boxes
 from monai_baldsam.interaction.policies import BaldPolicy
 
@@ -69,7 +69,7 @@ def start_sessions(items: Sequence[TrainItem], kind: FirstKind | str, rng: np.ra
     """First prompts for ``items``: with ``rng`` None everything is deterministic (the evaluation's first prompts:
     exact box, deepest click); otherwise boxes are jittered by up to ``box_jitter`` and first clicks drawn among
     points at least ``1 - click_spread`` as deep as the deepest. An empty volume slice (no object) always starts
-    from its box (its neighbour's: see :class:`~monai_baldsam.head.training_data.TrainItem`)."""
+    from its box (its neighbour's: see :class:`~monai_baldsam.head.train.data.TrainItem`)."""
     kind = FirstKind(kind)
     batch = len(items)
     boxes = np.zeros((batch, 4))

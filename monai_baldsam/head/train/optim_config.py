@@ -1,7 +1,8 @@
 """The optimisation settings every trainer of this package shares (the prediction head's and UncertainSAM's).
 
 :class:`OptimConfig` declares, documents and validates ``epochs``, ``batch_size``, ``lr`` and ``weight_decay`` once;
-:class:`~monai_baldsam.head.training.TrainConfig` and :class:`~monai_baldsam.usam.training.UsamTrainConfig` extend
+:class:`~monai_baldsam.head.train.trainer.TrainConfig` and :class:`~monai_baldsam.usam.train.trainer.UsamTrainConfig`
+extend
 it. A trainer whose defaults differ redeclares only the default (``epochs: int = 300``); a redeclared field keeps
 its place, so ``dataclasses.asdict`` (what the model cards record) lists the fields in the same order as before.
 ``patience`` stays with each trainer: it comes at a different place in each card.

@@ -6,7 +6,8 @@ Images are read and windowed exactly as :func:`monai_baldsam.interaction.cases.l
 evaluated on. The split into training and validation images is seeded and made per folder.
 
 A folder of 3D volumes (``images/`` of NIfTI files or DICOM series folders, e.g. ``train/brats_mri3d``) gives slices
-along each volume's through-plane axis, windowed per volume (:mod:`monai_baldsam.head.volume_slices`): its split is
+along each volume's through-plane axis, windowed per volume (:mod:`monai_baldsam.head.train.volume_slices`): its
+split is
 made by volume, never by slice, and training volumes add empty slices next to the object, prompted by their
 neighbour's box.
 """
@@ -26,8 +27,8 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from monai_baldsam.data_paths import data_root
-from monai_baldsam.head.embedding_store import EmbeddingStore
-from monai_baldsam.head.volume_slices import VolumeSliceCase, VolumeSliceLoader, volume_slice_cases
+from monai_baldsam.head.train.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.volume_slices import VolumeSliceCase, VolumeSliceLoader, volume_slice_cases
 from monai_baldsam.interaction.cases import load_case
 from monai_baldsam.interaction.geometry import mask_boxes
 from monai_baldsam.io.cases import EvalCase, discover_cases, discover_volume_cases, is_volume_folder
@@ -106,7 +107,8 @@ def split_cases(folders: Sequence[str | os.PathLike[str]], val_fraction: float, 
     two or more) held out for validation.
 
     In a folder of volumes the cases drawn and split are the volumes; each is then listed as its slices
-    (:func:`~monai_baldsam.head.volume_slices.volume_slice_cases`; training volumes with ``EMPTY_NEIGHBOURS`` empty
+    (:func:`~monai_baldsam.head.train.volume_slices.volume_slice_cases`; training volumes with ``EMPTY_NEIGHBOURS``
+    empty
     slices on each side of the object, validation volumes with every ``VAL_SLICE_STRIDE``-th object slice only)."""
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
