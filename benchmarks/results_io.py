@@ -19,12 +19,16 @@ deleted tracked file, or an untracked file (a new module not committed yet). Oth
 never count. ``--allow-dirty`` writes anyway; the record then says ``"git_dirty": true`` and lists the files in
 ``"git_dirty_files"``.
 
+Protocols. ``--config configs/benchmarks/<benchmark>.json`` reads a benchmark's options from a protocol file (the
+settings of a recorded table), so that the table reproduces from one file; the record names it with its SHA-256.
+
 Imported by the benchmarks of this package (each run as ``python -m benchmarks.<name>`` from the repository root).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -41,7 +45,7 @@ import torch
 from monai_baldsam.io.atomic import atomic_path, atomic_write_text
 
 __all__ = ["REPO", "RESULTS", "COMMIT_ENV_VAR", "DirtyTreeError", "git", "device_tag", "gpu_tag", "result_path",
-           "add_common_arguments", "parse_args", "tree_changes", "check_clean_tree", "command_line", "device_info",
+           "add_common_arguments", "load_protocol", "parse_args", "tree_changes", "check_clean_tree", "command_line", "device_info",
            "provenance", "write_json", "save_png"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -123,12 +127,48 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-dirty", action="store_true",
                         help="write the result even if tracked files differ from the commit or untracked files exist "
                              "outside benchmarks/results/; the record then says git_dirty: true and lists them")
+    parser.add_argument("--config", default=None,
+                        help="a protocol file (JSON, e.g. configs/benchmarks/<benchmark>.json) whose keys are this "
+                             "benchmark's options (names with _): its values replace the defaults, options given "
+                             "on the command line win; the record names the file and its SHA-256")
+
+
+#: the protocol file of this run (:func:`parse_args`), recorded by :func:`provenance`
+_PROTOCOL: dict[str, str] | None = None
+
+
+def load_protocol(parser: argparse.ArgumentParser, path: str | Path) -> dict[str, Any]:
+    """The options in protocol file ``path`` (a JSON object; keys starting with ``_`` are comments), checked
+    against ``parser``'s options: an unknown key is refused by name."""
+    file = Path(path).expanduser()
+    try:
+        values = json.loads(file.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        parser.error(f"cannot read the protocol file {file}: {exc}")
+    if not isinstance(values, dict):
+        parser.error(f"the protocol file {file} must hold a JSON object of option -> value")
+    known = {action.dest for action in parser._actions} - {"help", "config", "allow_dirty"}
+    options = {key: value for key, value in values.items() if not key.startswith("_")}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        parser.error(f"{file}: unknown option(s) {', '.join(unknown)} (this benchmark has {', '.join(sorted(known))})")
+    return options
 
 
 def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None, repo: Path = REPO,
                results: Path = RESULTS) -> argparse.Namespace:
-    """Parse the command line (built with :func:`add_common_arguments`) and check the tree before anything runs:
-    a result that would be refused at the end stops the benchmark now, with the same message."""
+    """Parse the command line (built with :func:`add_common_arguments`; a ``--config`` protocol file first sets the
+    defaults) and check the tree before anything runs: a result that would be refused at the end stops the
+    benchmark now, with the same message."""
+    global _PROTOCOL
+    first = argparse.ArgumentParser(add_help=False)
+    first.add_argument("--config", default=None)
+    given, _ = first.parse_known_args(argv)
+    _PROTOCOL = None
+    if given.config:
+        parser.set_defaults(**load_protocol(parser, given.config))
+        _PROTOCOL = {"file": _relative(Path(given.config), repo) or str(given.config),
+                     "sha256": hashlib.sha256(Path(given.config).expanduser().read_bytes()).hexdigest()}
     args = parser.parse_args(argv)
     try:
         check_clean_tree(args.allow_dirty, (), repo, results)
@@ -237,7 +277,10 @@ def provenance(device: str | torch.device = "cpu") -> dict[str, Any]:
     copy was made from: it is recorded instead of what ``git`` says there (the copy's ``.git`` may be stale), and
     ``git_dirty`` is then unknown (check the tree is clean where the copy is made)."""
     commit = os.environ.get(COMMIT_ENV_VAR) or git("rev-parse", "HEAD")  # set explicitly: it wins
-    return {"git_commit": commit, "command": command_line(), "device_info": device_info(device)}
+    record = {"git_commit": commit, "command": command_line(), "device_info": device_info(device)}
+    if _PROTOCOL is not None:
+        record["protocol"] = dict(_PROTOCOL)
+    return record
 
 
 # ---------------------------------------------------------------- files
