@@ -176,6 +176,29 @@ def _finite(value):
     return value
 
 
+def _stopping(curves: dict[str, tuple[list, list]], targets: list[float]) -> dict[str, dict]:
+    """The stop rule at each target IoU on the sessions' predicted and true IoU curves, by first prompt."""
+    out = {}
+    for target in targets:
+        by_first = {first: stopping_outcomes(np.array(p), np.array(t), StopRule(target))
+                    for first, (p, t) in curves.items()}
+        out[f"{target:g}"] = {
+            "by_first": {f: {k: v for k, v in o.items() if k not in ("stops", "clicks_saved", "oracle_stop")}
+                         for f, o in by_first.items()},
+            "mean_clicks_saved": round(float(np.mean([o["mean_clicks_saved"] for o in by_first.values()])), 3),
+            "too_early_fraction": round(sum(o["too_early"] for o in by_first.values())
+                                        / max(1, sum(o["stopped"] for o in by_first.values())), 3)}
+    return out
+
+
+def _cost_summary(costs: list[dict]) -> dict:
+    """The per-image cost rows and their median ratios."""
+    return {"rows": costs,
+            "median_ratio_plain+usam": round(float(np.median([c["ratio_plain+usam"] for c in costs])), 3),
+            "median_ratio_usam_extra_on_head": round(float(np.median(
+                [c["ratio_usam_extra_on_head"] for c in costs])), 3)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--usam", default="general")
@@ -243,25 +266,13 @@ def main() -> None:
         per_domain[domain] = states
         table[domain] = {"all": _scores(states), "head": _scores([s for s in states if s["path"] == "head"]),
                          "sam": _scores([s for s in states if s["path"] == "sam"])}
-        stopping[domain] = {}
-        for target in args.targets:
-            by_first = {first: stopping_outcomes(np.array(p), np.array(t), StopRule(target))
-                        for first, (p, t) in curves.items()}
-            stopping[domain][f"{target:g}"] = {
-                "by_first": {f: {k: v for k, v in o.items() if k not in ("stops", "clicks_saved", "oracle_stop")}
-                             for f, o in by_first.items()},
-                "mean_clicks_saved": round(float(np.mean([o["mean_clicks_saved"] for o in by_first.values()])), 3),
-                "too_early_fraction": round(sum(o["too_early"] for o in by_first.values())
-                                            / max(1, sum(o["stopped"] for o in by_first.values())), 3)}
+        stopping[domain] = _stopping(curves, args.targets)
         print(domain, {k: {m: table[domain][k][m] for m in METHODS} for k in ("all", "head")}, flush=True)
     usam_file = resolve_usam(args.usam)
     record = {"benchmark": "eval_usam_dev", "usam": usam_file.name, "usam_sha256": usam_file.sha256,
               "head": found.name, "head_sha256": found.sha256, "dev_images_per_domain": args.limit,
               "clicks": args.clicks, "seed": 0, "protocol": __doc__, "table": table, "stopping": stopping,
-              "cost": {"rows": costs,
-                       "median_ratio_plain+usam": round(float(np.median([c["ratio_plain+usam"] for c in costs])), 3),
-                       "median_ratio_usam_extra_on_head": round(float(np.median(
-                           [c["ratio_usam_extra_on_head"] for c in costs])), 3)},
+              "cost": _cost_summary(costs),
               "states": per_domain, "seconds": round(time.time() - started, 1), **provenance("cpu")}
     path = result_path("eval_usam_dev", "cpu", args.variant)
     write_json(path, _finite(record), args.allow_dirty)

@@ -86,15 +86,7 @@ def main() -> int:
         raise SystemExit(f"found {len(names)} busi dev pictures in {busi}, need {args.pictures}")
     work = Path(tempfile.mkdtemp(prefix="monailabel_load_"))
     try:
-        studies = work / "studies"
-        studies.mkdir()
-        truth, clicks = {}, {}
-        for name in names:
-            shutil.copy(busi / "images" / f"{name}.png", studies)
-            mask = (np.asarray(Image.open(busi / "masks" / f"{name}.png").convert("L")) > 127).T
-            truth[name] = mask
-            inside = np.argwhere(ndimage.binary_erosion(mask, iterations=3))
-            clicks[name] = inside[np.linspace(0, len(inside) - 1, args.requests).astype(int)]
+        studies, truth, clicks = _studies(busi, names, work, args.requests)
         app = copy_app(work / "app").path  # a work copy: MONAI Label writes logs/, model/, bin/ into the app folder
         server = ServerProcess(app, studies, work / "server.log", conf={"models": MODEL, "device": "cpu"},
                                env={"OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads),
@@ -146,39 +138,66 @@ def main() -> int:
             "benchmark": "monailabel_load", "model": MODEL, "requests": args.requests, "pictures": names,
             "server_torch_threads": args.threads, "startup_s": round(startup_s, 2),
             "cold_first_request_s": {k: round(v, 3) for k, v in cold.items()},
-            "concurrent": {"all_correct": not failed, "failed": failed, "wall_s": round(wall, 3),
-                           "throughput_rps": round(args.requests / wall, 3),
-                           "p50_s": round(float(np.percentile(latencies, 50)), 4),
-                           "p95_s": round(float(np.percentile(latencies, 95)), 4),
-                           "max_s": round(float(latencies.max()), 4),
-                           "server_total_mean_s": round(float(np.mean([r["server_total_s"] for r in rows])), 4),
-                           "dice_mean": round(float(np.mean([r["dice"] for r in rows])), 4)},
+            "concurrent": _concurrent_summary(rows, failed, wall, args.requests),
             "per_request": rows, "server_exit_status": exit_status,
             "note": "MONAI Label 0.8.5 runs an infer request inside its async endpoint, so requests are served one at "
                     "a time: latency under load is queueing + one head/decoder pass each (the server's own 'total').",
             **provenance("cpu"),
         }
         out = write_json(result_path("monailabel_load", "cpu", args.variant), record, args.allow_dirty)
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.plot(np.arange(1, len(latencies) + 1), np.sort(latencies), "o-", label="client latency (sorted)")
-        for q, style in ((50, "--"), (95, ":")):
-            ax.axhline(np.percentile(latencies, q), linestyle=style, color="grey", label=f"p{q}")
-        ax.set_xlabel("request (sorted by latency)")
-        ax.set_ylabel("seconds")
-        ax.set_title(f"{args.requests} concurrent infer requests, {MODEL} (CPU)")
-        ax.legend()
-        fig.tight_layout()
-        save_png(fig, out)
+        _plot_latencies(latencies, args.requests, out)
         print(f"{out}: p50 {record['concurrent']['p50_s']} s, p95 {record['concurrent']['p95_s']} s, "
               f"all correct: {not failed}")
         return 0 if not failed else 1
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _studies(busi: Path, names: list[str], work: Path, requests: int
+             ) -> tuple[Path, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The studies folder with the pictures, their truth masks (x, y) and ``requests`` clicks inside each object."""
+    studies = work / "studies"
+    studies.mkdir()
+    truth, clicks = {}, {}
+    for name in names:
+        shutil.copy(busi / "images" / f"{name}.png", studies)
+        mask = (np.asarray(Image.open(busi / "masks" / f"{name}.png").convert("L")) > 127).T
+        truth[name] = mask
+        inside = np.argwhere(ndimage.binary_erosion(mask, iterations=3))
+        clicks[name] = inside[np.linspace(0, len(inside) - 1, requests).astype(int)]
+    return studies, truth, clicks
+
+
+def _concurrent_summary(rows: list[dict[str, Any]], failed: list[dict[str, Any]], wall: float, requests: int
+                        ) -> dict[str, Any]:
+    """Correctness, throughput and latency percentiles of the concurrent requests."""
+    latencies = np.array([r["latency_s"] for r in rows])
+    return {"all_correct": not failed, "failed": failed, "wall_s": round(wall, 3),
+            "throughput_rps": round(requests / wall, 3),
+            "p50_s": round(float(np.percentile(latencies, 50)), 4),
+            "p95_s": round(float(np.percentile(latencies, 95)), 4),
+            "max_s": round(float(latencies.max()), 4),
+            "server_total_mean_s": round(float(np.mean([r["server_total_s"] for r in rows])), 4),
+            "dice_mean": round(float(np.mean([r["dice"] for r in rows])), 4)}
+
+
+def _plot_latencies(latencies: np.ndarray, requests: int, out: Path) -> None:
+    """The sorted client latencies with p50 and p95, as the PNG beside the record."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot(np.arange(1, len(latencies) + 1), np.sort(latencies), "o-", label="client latency (sorted)")
+    for q, style in ((50, "--"), (95, ":")):
+        ax.axhline(np.percentile(latencies, q), linestyle=style, color="grey", label=f"p{q}")
+    ax.set_xlabel("request (sorted by latency)")
+    ax.set_ylabel("seconds")
+    ax.set_title(f"{requests} concurrent infer requests, {MODEL} (CPU)")
+    ax.legend()
+    fig.tight_layout()
+    save_png(fig, out)
 
 
 if __name__ == "__main__":

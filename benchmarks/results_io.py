@@ -130,7 +130,7 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=None,
                         help="a protocol file (JSON, e.g. configs/benchmarks/<benchmark>.json) whose keys are this "
                              "benchmark's options (names with _): its values replace the defaults, options given "
-                             "on the command line win; the record names the file and its SHA-256")
+                             "on the command line win; the record names the file and its SHA-256 (protocol_file)")
 
 
 #: the protocol file of this run (:func:`parse_args`), recorded by :func:`provenance`
@@ -279,7 +279,7 @@ def provenance(device: str | torch.device = "cpu") -> dict[str, Any]:
     commit = os.environ.get(COMMIT_ENV_VAR) or git("rev-parse", "HEAD")  # set explicitly: it wins
     record = {"git_commit": commit, "command": command_line(), "device_info": device_info(device)}
     if _PROTOCOL is not None:
-        record["protocol"] = dict(_PROTOCOL)
+        record["protocol_file"] = dict(_PROTOCOL)
     return record
 
 

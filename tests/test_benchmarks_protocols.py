@@ -66,7 +66,8 @@ def test_a_protocol_file_parses_to_its_own_values(protocol: Path, monkeypatch: p
     args = results_io.parse_args(parser, ["--config", str(protocol), "--allow-dirty"])
     assert {key: getattr(args, key) for key in values} == values
     record = results_io.provenance()
-    assert record["protocol"]["file"] == f"configs/benchmarks/{protocol.name}" and len(record["protocol"]["sha256"]) == 64
+    file = record["protocol_file"]
+    assert file["file"] == f"configs/benchmarks/{protocol.name}" and len(file["sha256"]) == 64
 
 
 def test_an_unknown_protocol_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
