@@ -54,7 +54,7 @@ from monai_baldsam.monailabel.lib.prompts import (
     truthy,
 )
 from monai_baldsam.suggestion import BITS_PER_NAT, best_volume_click, suggest_2d
-from monai_baldsam.transforms.prompts import UserPrompts
+from monai_baldsam.transforms.prompts import UserPrompts, check_prompts
 from monai_baldsam.volume.session import VolumeSession
 
 __all__ = ["BaldSamInfer", "InferResult", "next_click_record", "new_points"]
@@ -221,7 +221,7 @@ class BaldSamInfer(InferTask):
 
     def _infer_2d(self, loaded: LoadedModel, image: MetaTensor, prompts: SlicerPrompts) -> InferResult:
         if image.ndim == 3:  # a picture (C, X, Y): Slicer's points are [x, y, 0]
-            user = prompts_2d(prompts, 0)
+            user = check_prompts(prompts_2d(prompts, 0), tuple(image.shape[1:]))  # checked once, passed down
             quality, output = None, None
             if self.usam is not None:  # one decoder call: the head's prediction and, from its tokens, its quality
                 assessed = loaded.segmenter.assess(image, user, self.usam)[0]
