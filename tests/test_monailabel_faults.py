@@ -241,7 +241,8 @@ def test_head_in_use_after_a_kill_is_the_old_or_the_new_never_a_broken_one(studi
         assert task["status"] == "DONE", f"training failed: {task.get('details')}\n{server.log_tail()}"
         new = _head(server)
         assert new["source"] == "trained" and new["sha256"] != old["sha256"]
-        assert not _temps(store, recursive=False) and not list(store.glob("staging-*")), "the killed training's leftovers remain"
+        leftovers = _temps(store, recursive=False) + list(store.glob("staging-*"))
+        assert not leftovers, f"the killed training's leftovers remain: {leftovers}"
     finally:
         server.kill()  # a crash with nothing in flight
     server = _start(studio)

@@ -6,7 +6,8 @@ heads), auth (MONAI Label's token check made to work), process (start / stop / k
 PID) and orthanc (start / stop a local Orthanc PACS).
 
 All but :mod:`configs`, :mod:`heads`, :mod:`durable`, :mod:`prompts`, :mod:`validation`, :mod:`auth`, :mod:`process`
-and :mod:`orthanc` import ``monailabel`` (``pip install "monai_baldsam[monailabel]"``); importing this package imports none of them.
+and :mod:`orthanc` import ``monailabel`` (``pip install "monai_baldsam[monailabel]"``); importing this package imports
+none of them.
 """
 
 from __future__ import annotations

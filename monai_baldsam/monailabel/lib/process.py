@@ -2,7 +2,8 @@
 
 :class:`ServerProcess` runs the ``monailabel`` command of the current Python environment in its own process group,
 waits until ``GET /info/`` answers, and stops it by its PID (SIGTERM to the group, then SIGKILL), also when the
-caller fails: use it as a context manager. :meth:`ServerProcess.kill` SIGKILLs the group at once (a crash). The server's output goes to a log file.
+caller fails: use it as a context manager. :meth:`ServerProcess.kill` SIGKILLs the group at once (a crash). The
+server's output goes to a log file.
 """
 
 from __future__ import annotations
