@@ -25,12 +25,12 @@ import numpy as np
 import pydicom
 import SimpleITK as sitk
 from monailabel.datastore.dicom import DICOMWebDatastore
-from monailabel.datastore.local import LocalDatastore
 from monailabel.datastore.utils.convert import binary_to_image
 from monailabel.datastore.utils.dicom import dicom_web_upload_dcm
 from monailabel.interfaces.datastore import DefaultLabelTag
 
 from monai_baldsam.io.atomic import atomic_path
+from monai_baldsam.monailabel.lib.local_store import DurableStoreMixin
 from monai_baldsam.monailabel.lib.validation import RequestError, check_image_id, check_label_tag, to_http
 
 __all__ = ["seg_template", "write_dicom_seg", "BaldSamDicomWebDatastore", "dicomweb_datastore"]
@@ -103,9 +103,15 @@ def write_dicom_seg(series_dir: str | os.PathLike[str], label_file: str | os.Pat
     return out
 
 
-class BaldSamDicomWebDatastore(DICOMWebDatastore):
-    """MONAI Label's DICOMweb datastore with the SEG written by :func:`write_dicom_seg` (see the module docstring);
-    every other behaviour (listing, caching, conversion to NIfTI) is MONAI Label's."""
+class BaldSamDicomWebDatastore(DurableStoreMixin, DICOMWebDatastore):
+    """MONAI Label's DICOMweb datastore with the SEG written by :func:`write_dicom_seg` (see the module docstring)
+    and its local cache's labels and ``datastore_v2.json`` written crash-safely
+    (:class:`~monai_baldsam.monailabel.lib.local_store.DurableStoreMixin`); every other behaviour (listing, caching,
+    conversion to NIfTI) is MONAI Label's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._watch_renames()
 
     def get_image_uri(self, image_id: str) -> str:
         """The cached NIfTI of series ``image_id`` (downloaded and converted on first use); an id holding a path
@@ -146,7 +152,7 @@ class BaldSamDicomWebDatastore(DICOMWebDatastore):
                                    "PatientID": image_info.get("PatientID"),
                                    "StudyInstanceUID": image_info.get("StudyInstanceUID")})
                 logger.info(f"label of {image_id} stored in the PACS as SEG series {series_uid}")
-            return LocalDatastore.save_label(self, image_id, label_filename, label_tag, label_info)
+            return DurableStoreMixin.save_label(self, image_id, label_filename, label_tag, label_info)
         finally:
             if converted:
                 os.unlink(converted)

@@ -2,7 +2,8 @@
 
 :class:`ServerProcess` runs the ``monailabel`` command of the current Python environment in its own process group,
 waits until ``GET /info/`` answers, and stops it by its PID (SIGTERM to the group, then SIGKILL), also when the
-caller fails: use it as a context manager. The server's output goes to a log file.
+caller fails: use it as a context manager. :meth:`ServerProcess.kill` SIGKILLs the group at once (a crash). The
+server's output goes to a log file.
 """
 
 from __future__ import annotations
@@ -130,6 +131,17 @@ class ServerProcess:
                 except ProcessLookupError:
                     pass
                 self.process.wait(timeout=timeout)
+        return self.process.returncode
+
+    def kill(self, timeout: float = 30.0) -> int | None:
+        """SIGKILL the server's process group at once, as a crash would (fault tests); returns its exit status."""
+        if self.process is None:
+            return None
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(timeout=timeout)
         return self.process.returncode
 
     def __enter__(self) -> ServerProcess:

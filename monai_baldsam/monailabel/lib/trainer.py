@@ -5,8 +5,9 @@ model's kind (pictures for 2D models, volumes for the 3D one), writes a training
 datastore's images, ``masks/`` the labels as 0/1 masks) in a staging folder, and calls
 :func:`monai_baldsam.head.train.trainer.train_head` with ``init`` = the head in use (fine-tuning: same config, the
 validation images held out, early stopping, the Laplace posterior refitted, a card written). The new head is then
-published (:meth:`~monai_baldsam.monailabel.lib.heads.HeadStore.publish`); infer tasks pick it up on their next
-request. The datastore is only read.
+published (:meth:`~monai_baldsam.monailabel.lib.heads.HeadStore.publish`, crash-safe); infer tasks pick it up on
+their next request. The datastore is only read. What a training killed before its end left (staging folder,
+temporary files) is deleted when the next training starts.
 
 Request keys (Slicer's train options): ``max_epochs`` (default 5), ``max_minutes`` (training time budget, default
 10), ``seed`` (0), ``val_fraction`` (0.15).
@@ -35,6 +36,7 @@ from monai_baldsam.io import load_image, load_mask, write_mask
 from monai_baldsam.io.atomic import atomic_write_text
 from monai_baldsam.io.formats import MASK_OUTPUT_SUFFIXES, NIFTI_SUFFIXES, PICTURE_SUFFIXES, full_suffix
 from monai_baldsam.monailabel.lib.configs import ModelConfig
+from monai_baldsam.monailabel.lib.durable import remove_stale_temps
 from monai_baldsam.monailabel.lib.heads import HeadStore
 from monai_baldsam.monailabel.lib.hub import ModelHub
 from monai_baldsam.sam.checkpoints import verify_sha256
@@ -111,6 +113,16 @@ class HeadTrainer(TrainTask):
             used.append(image_id)
         return used
 
+    def _remove_stale_staging(self) -> None:
+        """Delete what a training killed before its end left in the store folder (its staging folder, temporary
+        files of a publish that did not finish). MONAI Label runs one training at a time, so none is in use."""
+        if not self.store.folder.is_dir():
+            return
+        for path in self.store.folder.glob("staging-*"):
+            logger.warning(f"removing {path}, left by a training that did not finish")
+            shutil.rmtree(path, ignore_errors=True)
+        remove_stale_temps(self.store.folder)
+
     def __call__(self, request: dict[str, Any], datastore: Datastore) -> dict[str, Any]:
         start = time.time()
         epochs = int(request.get("max_epochs", 5))
@@ -119,6 +131,7 @@ class HeadTrainer(TrainTask):
             raise ValueError(f"max_epochs must be >= 1 and max_minutes > 0, got {epochs} and {minutes}")
         current = self.store.current()
         verify_sha256(current.path, current.sha256, what=f"{self.model_config.name} head")
+        self._remove_stale_staging()
         staging = self.store.folder / f"staging-{uuid.uuid4().hex[:8]}"
         try:
             used = self._training_folder(datastore, staging / "data")
