@@ -147,3 +147,14 @@ def test_volume_requests_apply_only_new_points_and_notice_removed_ones() -> None
     record = next_click_record((10, 20, 3), score=math.log(2.0), mi=0.5, probability=0.25, axis=2)
     assert record["ijk"] == [10, 20, 3] and record["slice"] == 3 and record["axis"] == 2
     assert record["bald_score_bits"] == pytest.approx(1.0) and record["probability"] == 0.25
+
+
+def test_embedding_cache_budget_from_the_server_conf() -> None:
+    from monai_baldsam.monailabel.lib.app import DEFAULT_EMBEDDING_CACHE_MB, embedding_cache_bytes
+
+    assert embedding_cache_bytes({}) == DEFAULT_EMBEDDING_CACHE_MB << 20
+    assert embedding_cache_bytes({"embedding_cache_mb": "256"}) == 256 << 20
+    assert embedding_cache_bytes({"embedding_cache_mb": "0.5"}) == 1 << 19
+    for bad in ("-1", "0", "lots", "nan"):
+        with pytest.raises(ValueError, match="embedding_cache_mb must be a positive number"):
+            embedding_cache_bytes({"embedding_cache_mb": bad})

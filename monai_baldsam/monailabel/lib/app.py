@@ -65,6 +65,23 @@ def default_model_dir(app_dir: str, studies: str) -> Path:
     return Path(studies) / ".baldsam" / "models"
 
 
+#: the embedding cache's budget when ``--conf embedding_cache_mb`` is not given (MiB)
+DEFAULT_EMBEDDING_CACHE_MB = 2048
+
+
+def embedding_cache_bytes(conf: dict[str, str]) -> int:
+    """``--conf embedding_cache_mb N``: the memory the server may keep image embeddings in (a LiteMedSAM slice takes
+    4 MiB; least recently used dropped first), in bytes; default 2048 MiB."""
+    value = conf.get("embedding_cache_mb") or DEFAULT_EMBEDDING_CACHE_MB
+    try:
+        megabytes = float(value)
+    except (TypeError, ValueError):
+        megabytes = float("nan")
+    if not megabytes > 0:
+        raise ValueError(f"--conf embedding_cache_mb must be a positive number of MiB, got {value!r}")
+    return int(megabytes * (1 << 20))
+
+
 def _usam_heads(name: str, backbone: str) -> str | None:
     """The UncertainSAM heads for the ``usam`` scoring method and strategy, or ``None`` (``--conf usam none``, or none
     shipped for the served backbone)."""
@@ -98,7 +115,7 @@ class BaldSamApp(MONAILabelApp):
             raise ValueError(f"the served models use different backbones {sorted(backbones)}: serve models of one "
                              "backbone per server (--conf models ...)")
         backbone = next(iter(backbones))
-        self.hub = ModelHub(backbone=backbone, device=device)
+        self.hub = ModelHub(backbone=backbone, device=device, cache_bytes=embedding_cache_bytes(conf))
         self.stores = {c.name: HeadStore(self.model_dir / c.name, c.head_path, c.head_sha256)
                        for c in self.model_configs}
         self.footprint = float(conf["footprint"]) if conf.get("footprint") else None
