@@ -232,9 +232,11 @@ def main() -> int:
         with server:
             pid = server.process.pid
             client = MONAILabelClient(server.url, tmpdir=str(work / "alone"), client_id="alone")
-            for name in tqdm(sorted(truth), desc="warm-up (encode each image)", unit="image"):
-                first = next(r for rows in plan for r in rows if r.image == name)
-                _answer(client, first)
+            firsts = {}
+            for request in (r for rows in plan for r in rows):
+                firsts.setdefault(request.image, request)
+            for name in tqdm(sorted(firsts), desc="warm-up (encode each image)", unit="image"):
+                _answer(client, firsts[name])
             memory = {"after warm-up": _rss_mib(pid)}
             references = {}
             for c, rows in enumerate(tqdm(plan, desc="references (each request alone)", unit="client")):
