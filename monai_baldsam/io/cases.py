@@ -47,8 +47,9 @@ class EvalCase:
 
 
 def _stem(path: Path) -> str:
+    """A file's name without its (possibly double) suffix; a folder (a DICOM series) keeps its whole name."""
     suffix = full_suffix(path)
-    return path.name[: -len(suffix)] if suffix else path.name
+    return path.name[: -len(suffix)] if suffix and not path.is_dir() else path.name
 
 
 def _refuse_3d(path: Path) -> None:
@@ -173,11 +174,6 @@ class VolumeCase:
     mask: Path
 
 
-def _volume_stem(path: Path) -> str:
-    suffix = full_suffix(path)
-    return path.name[: -len(suffix)] if suffix and path.is_file() else path.name
-
-
 def is_volume_folder(folder: str | Path) -> bool:
     """Whether ``folder/images`` holds NIfTI volumes or DICOM series folders (rather than 2D pictures)."""
     images = Path(folder).expanduser() / "images"
@@ -192,11 +188,11 @@ def discover_volume_cases(folder: str | Path, limit: int | None = None) -> list[
     root = Path(folder).expanduser()
     if not is_volume_folder(root):
         raise ValueError(f"{root} has no images/ folder of NIfTI volumes or DICOM series folders")
-    masks = {_volume_stem(p): p for p in (root / "masks").iterdir() if not p.name.startswith(".")} \
+    masks = {_stem(p): p for p in (root / "masks").iterdir() if not p.name.startswith(".")} \
         if (root / "masks").is_dir() else {}
     cases = []
     for image in sorted(p for p in (root / "images").iterdir() if not p.name.startswith(".")):
-        name = _volume_stem(image)
+        name = _stem(image)
         if name not in masks:
             raise FileNotFoundError(f"volume {image.name} has no mask in {root / 'masks'} (expected the same name)")
         cases.append(VolumeCase(name, image, masks[name]))

@@ -59,7 +59,7 @@ def _label_name(label_classes: str, default: str) -> str:
     return found.group(1).strip() if found else default
 
 
-def _from_bundles() -> list[ModelConfig] | None:
+def _from_bundles() -> list[ModelConfig]:
     configs = []
     for name in list_bundles():
         root = bundle_dir(name)
