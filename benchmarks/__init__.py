@@ -24,6 +24,8 @@ Volumes and deployment:
 
 * ``propagation_dev``: how far one box propagates on the dev volumes, LiteMedSAM alone.
 * ``eval_volumes_dev``: Dice against clicks on the dev volumes for the volume click policies.
+* ``cli_latency``: ``baldsam segment`` on a picture and the first ``baldsam suggest`` on a volume, command to
+  answer, and the import time before them.
 * ``monailabel_load``: concurrent infer requests on one MONAI Label server: correct answers, p50 / p95 latency.
 * ``monailabel_soak``: 5 clients x 20 mixed 2D/3D requests, twice: correct answers, p50 / p95 per kind, the server's
   memory against its embedding cache budget.
