@@ -11,7 +11,7 @@ Click policies and heads (2D dev images, validation images of the training split
 * ``bald_diagnostics``: where BALD's clicks land (on an error? near the boundary?), calibration, error detection.
 * ``tune_footprint``: the bald / entropy click rule's footprint, gate and exclusion, chosen on validation images.
 * ``laplace_ablation``: the last-layer Laplace's Hessian structure, prior tuning and predictive, by BALD's mIoU.
-* ``bald_click_cost``: what one BALD click costs on CPU, as a ratio to a plain decoder call.
+* ``click_latency``: what one BALD click costs, as a ratio to a plain decoder call, with its stages timed apart.
 
 Decoder, encoder, UncertainSAM:
 

@@ -4,7 +4,8 @@
 Each command runs as its own process (as a user runs it), ``--repeats`` times, the median wall time kept; the
 report's own ``seconds`` (the run after start-up) is recorded beside it. ``python -X importtime`` gives the import
 time of :mod:`monai_baldsam.segmentation` and the share of ``import monai``. The first ``suggest`` is measured with
-each encoder of ``--encoders`` (the embedding cache is per process, so every run encodes the slices it reaches).
+each encoder of ``--encoders`` (the embedding cache is per process, so every run encodes the slices it reaches), with
+the command's own breakdown of its run (``timings``: propagation, the encoder's share and slices, BALD scoring).
 Writes ``benchmarks/results/cli_latency[_<variant>]_cpu.json``.
 
     python -m benchmarks.cli_latency --config configs/benchmarks/cli_latency.json
@@ -75,7 +76,9 @@ def main() -> None:
     for encoder in args.encoders:
         found = _timed([*BALDSAM, "suggest", str(root / args.volume), "--box", args.box_3d, "--head", args.head,
                         "--encoder", encoder], 1)
-        found["suggestion"] = found.pop("report").get("suggestion")
+        report = found.pop("report")
+        found["suggestion"] = report.get("suggestion")
+        found["timings"] = report.get("timings")  # where the run went: propagation, encoding, scoring
         suggest[encoder] = found
     segment.pop("report")
     record = {"benchmark": "cli_latency", "picture": args.picture, "volume": args.volume, "head": args.head,

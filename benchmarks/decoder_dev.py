@@ -6,7 +6,10 @@ back, seed 0. The original decoder is run on the same embeddings with the box al
 than 0.005 below the original" criterion (paired bootstrap over images). Writes
 ``benchmarks/results/decoder_dev[_<variant>]_cpu.json`` and ``.png``.
 
-    python -m benchmarks.decoder_dev [--domains busi,busbra,...] [--encoder auto] [--variant LABEL]
+With ``--head NAME`` the model under test is that Bayesian head on the decoder it was trained with (its MAP mask), the
+record's variant the head's file name.
+
+    python -m benchmarks.decoder_dev [--domains busi,busbra,...] [--encoder auto] [--head general_v2] [--variant LABEL]
 """
 
 from __future__ import annotations
@@ -19,15 +22,17 @@ from benchmarks.results_io import add_common_arguments, parse_args, provenance, 
 from monai_baldsam.data_paths import data_root
 from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.evaluation.statistics import paired_bootstrap
+from monai_baldsam.head.click_model import load_head_click_model
+from monai_baldsam.head.registry import resolve_head
 from monai_baldsam.interaction.metrics import summarize_curves
-from monai_baldsam.interaction.model import SamClickModel, load_click_model
+from monai_baldsam.interaction.model import ClickModel, SamClickModel, load_click_model
 from monai_baldsam.io.cases import discover_cases
 
 DOMAINS = ("busi", "busbra", "kvasir", "clinicdb", "ph2", "isic2017", "ct2d")
 TARGETS = {"box_miou5": 0.93, "click_miou5": 0.90, "noc90_box": 3.0, "box_alone_drop": 0.005}
 
 
-def _domain(domain: str, new: SamClickModel, original: SamClickModel, clicks: int, seed: int) -> dict:
+def _domain(domain: str, new: ClickModel, original: SamClickModel, clicks: int, seed: int) -> dict:
     cases = discover_cases(data_root() / "dev" / domain)
     started = time.perf_counter()
     runs = evaluate(cases, new, ["oracle"], ["box", "click"], clicks, seed, progress=True)
@@ -63,7 +68,7 @@ def _plot(rows: dict, path: Path) -> None:
             curve = row[first]["miou_curve"]
             ax.plot(range(1, len(curve) + 1), curve, marker="o", ms=3, label=domain)
         ax.axhline(TARGETS[f"{first}_miou5"], color="grey", ls=":", lw=1)
-        ax.set_title(f"{first} first, oracle clicks (clicks_v1 decoder)")
+        ax.set_title(f"{first} first, oracle clicks")
         ax.set_xlabel("interaction")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("mIoU (dev)")
@@ -79,9 +84,15 @@ def main() -> None:
     parser.add_argument("--decoder", default="default", help="the decoder under test (default: the shipped default)")
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--head", default=None, help="a Bayesian head (shipped name or file) on its own decoder")
     add_common_arguments(parser)
     args = parse_args(parser)
-    new = load_click_model(decoder=args.decoder, encoder=args.encoder, cache_items=128)
+    if args.head:
+        found = resolve_head(args.head)
+        new = load_head_click_model(found.path, head_sha256=found.sha256, encoder=args.encoder, cache_items=128)
+        args.variant = args.variant or found.path.stem
+    else:
+        new = load_click_model(decoder=args.decoder, encoder=args.encoder, cache_items=128)
     original = load_click_model(decoder="original", cache_items=1)
     original.predictor = type(new.predictor)(original.predictor.backbone, new.predictor.cache, new.predictor.encoder)
     rows = {}

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
+from benchmarks.docs_performance import performance_page
 from monai_baldsam.io.atomic import atomic_write_bytes
 
 __all__ = ["REPO", "RESULTS", "OUT", "PAGES", "ResultFile", "load_results", "page_name", "render_pages", "write_pages",
@@ -202,13 +203,19 @@ def _cost_rows(columns: Sequence[str], rows: Sequence[Record]) -> str:
     return _table(["domain", "image", "size (h x w)", *columns], body)
 
 
-def _bald_click_cost(item: ResultFile) -> str:
+def _click_latency(item: ResultFile) -> str:
     record = item.record
-    return (f"Head `{record.get('head')}`, {record.get('threads')} torch thread(s), median of {record.get('repeats')} "
-            f"interleaved repeats. Target: {record.get('target', '-')}.\n\n"
-            + _cost_rows(["plain_decoder_ms", "bald_click_ms", "ratio"], record["rows"])
+    targets = record.get("targets", {})
+    stages = [c for c in record["rows"][0] if c.endswith("_ms")]
+    return (f"Head `{record.get('head')}` on `{record.get('decoder')}`, {record.get('threads')} torch thread(s), "
+            f"median of {record.get('repeats')} interleaved repeats; times in ms. Targets: a BALD click at most "
+            f"{targets.get('cpu_ratio_speed_issue')}x a plain decoder call on the CPU "
+            f"({targets.get('cpu_ratio_model_issue')}x in the model issue), at most {targets.get('gpu_bald_click_ms')} "
+            "ms on an H100.\n\n"
+            + _cost_rows([*stages, "ratio"], record["rows"])
             + f"\nMedian ratio **{_num(record.get('median_ratio'), 2)}x**, at most "
-            f"{_num(record.get('max_ratio'), 2)}x.\n")
+            f"{_num(record.get('max_ratio'), 2)}x. `posterior_maps` and `to_slice` are derived: `low_res` minus "
+            "`decoder_inputs` and `head_network`; `bald_click` minus `low_res` and `policy`.\n")
 
 
 def _usam_cost(item: ResultFile) -> str:
@@ -370,12 +377,20 @@ def _decoder_dev(item: ResultFile) -> str:
 def _encoder_throughput(item: ResultFile) -> str:
     record = item.record
     rows = [[f"`{name}`", _num(row["seconds_per_slice"], 3), _num(row["speedup_vs_fp32_eager"], 2),
-             _num(row["min_mask_iou"], 4), _num(row["max_abs_embedding_diff"], 4)]
+             _num(row.get("gflops"), 1), _num(row["min_mask_iou"], 4),
+             ", ".join(f"{d} {v['min']:.3f} / {v['mean']:.3f}" for d, v in row.get("mask_iou_by_domain", {}).items())
+             or "-", _num(row["max_abs_embedding_diff"], 4)]
             for name, row in record["runtimes"].items()]
+    peaks = record.get("matmul_peak_gflops")
+    roofline = "" if not peaks else (
+        f" The encoder costs {_num(record.get('gflop_per_slice'), 1)} GFLOP per slice; this CPU's matrix products "
+        f"sustain {_num(peaks.get('f32'), 0)} GFLOP/s in fp32 and {_num(peaks.get('bf16'), 0)} in bf16 on the same "
+        f"threads, so no fp32 runtime can pass {_num(record.get('fp32_ceiling_speedup'), 2)}x the baseline.")
     return (f"Backbone `{record.get('backbone')}`, {record.get('slices')} dev slices, {record.get('threads')} "
-            f"thread(s), median of {record.get('repeats')} interleaved repeats. {record.get('note', '')}\n\n"
-            + _table(["runtime", "seconds per slice", "speed-up vs fp32 eager", "worst box-mask IoU vs fp32",
-                      "largest embedding difference"], rows))
+            f"thread(s), median of {record.get('repeats')} interleaved repeats. {record.get('note', '')}.{roofline}"
+            "\n\n"
+            + _table(["runtime", "seconds per slice", "speed-up vs fp32 eager", "GFLOP/s", "worst box-mask IoU vs fp32",
+                      "box-mask IoU by domain (worst / mean)", "largest embedding difference"], rows))
 
 
 def _generic(item: ResultFile) -> str:
@@ -403,7 +418,7 @@ PAGES: dict[str, tuple[str, Renderer, str]] = {
     "eval_heads_dev": ("Bayesian heads on dev data", _eval_heads_dev, "head-and-bald.md"),
     "bald_diagnostics": ("Why BALD loses to random_error", _bald_diagnostics, "head-and-bald.md"),
     "tune_footprint": ("Click-rule tuning on validation images", _tune_footprint, "head-and-bald.md"),
-    "bald_click_cost": ("Cost of a BALD click", _bald_click_cost, "head-and-bald.md"),
+    "click_latency": ("Cost of a BALD click", _click_latency, "head-and-bald.md"),
     "laplace_ablation": ("Laplace ablation", _laplace_ablation, "head-and-bald.md"),
     "eval_usam_dev": ("UncertainSAM heads on dev data", _eval_usam_dev, "uncertainsam.md"),
     "usam_cost": ("Cost of UncertainSAM", _usam_cost, "uncertainsam.md"),
@@ -427,7 +442,8 @@ def page_name(benchmark: str) -> str:
 
 
 def render_pages(files: Sequence[ResultFile]) -> dict[str, str]:
-    """Markdown text per page file name (``index.md`` plus one ``<benchmark>.md`` per benchmark)."""
+    """Markdown text per page file name (``index.md``, one ``<benchmark>.md`` per benchmark, and ``performance.md``
+    when a speed record exists: :mod:`benchmarks.docs_performance`)."""
     by_benchmark: dict[str, list[ResultFile]] = {}
     for item in files:
         by_benchmark.setdefault(item.benchmark, []).append(item)
@@ -458,6 +474,10 @@ def render_pages(files: Sequence[ResultFile]) -> dict[str, str]:
                          ".json` (its chart as `.png` beside it); it refuses to write from a tree with uncommitted "
                          "changes unless run with `--allow-dirty`.\n\n"
                          + _table(["record", "page", "device", "commit"], index_rows))
+    records = {b: [item.record for item in items] for b, items in by_benchmark.items()}
+    performance = performance_page(records, lambda b: f"[{PAGES.get(b, (b,))[0]}]({page_name(b)})", _table)
+    if performance is not None:
+        pages["performance.md"] = performance
     return pages
 
 
@@ -476,7 +496,8 @@ def write_pages(files: Sequence[ResultFile], out: Path = OUT) -> list[str]:
     for stale in [*out.glob("*.md"), *out.glob("img/*.png")]:
         if stale not in wanted:
             stale.unlink()
-    return ["index.md", *(name for name in pages if name != "index.md")]
+    first = [name for name in ("index.md", "performance.md") if name in pages]
+    return [*first, *(name for name in pages if name not in first)]
 
 
 def on_config(config: Any, **_: Any) -> Any:

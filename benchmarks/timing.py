@@ -1,4 +1,4 @@
-"""Scaffolding of the CPU cost benchmarks (``bald_click_cost.py``, ``usam_cost.py``): their shared options, the
+"""Scaffolding of the cost benchmarks (``click_latency.py``, ``usam_cost.py``): their shared options, the
 Bayesian head with a plain decoder on the same backbone, each dev image's inputs (embedding computed once), and
 interleaved timing compared by medians.
 
@@ -26,17 +26,18 @@ from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.predictor import SliceEmbedding
 
 __all__ = ["add_cost_arguments", "parse_cost_args", "CostModels", "load_cost_models", "CostCase", "cost_cases",
-           "interleaved_medians"]
+           "interleaved_medians", "synchronized"]
 
 
 def add_cost_arguments(parser: argparse.ArgumentParser, repeats: int) -> None:
-    """Add ``--head``, ``--domains``, ``--limit`` (dev images per domain), ``--repeats`` and ``--threads``, and the
-    options of every benchmark (:func:`~benchmarks.results_io.add_common_arguments`)."""
+    """Add ``--head``, ``--domains``, ``--limit`` (dev images per domain), ``--repeats``, ``--threads`` and
+    ``--device``, and the options of every benchmark (:func:`~benchmarks.results_io.add_common_arguments`)."""
     parser.add_argument("--head", default="general")
     parser.add_argument("--domains", nargs="+", default=["busi", "kvasir", "ph2"])
     parser.add_argument("--limit", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=repeats)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU machine")
     add_common_arguments(parser)
 
 
@@ -57,9 +58,10 @@ class CostModels:
     plain: SamClickModel
 
 
-def load_cost_models(head: str) -> CostModels:
+def load_cost_models(head: str, device: str = "cpu") -> CostModels:
+    """The shipped head ``head`` on the decoder it was trained with, and that plain decoder, on ``device``."""
     found = resolve_head(head)
-    head_model = load_head_click_model(found.path, head_sha256=found.sha256)
+    head_model = load_head_click_model(found.path, head_sha256=found.sha256, device=device)
     return CostModels(found=found, head=head_model, plain=SamClickModel(head_model.predictor))
 
 
@@ -100,7 +102,8 @@ def cost_cases(models: CostModels, domains: Sequence[str], limit: int) -> Iterat
 def interleaved_medians(calls: Mapping[str, Callable[[], object]], repeats: int,
                         clock: Callable[[], float] = time.perf_counter) -> dict[str, float]:
     """Median seconds of each call: ``repeats`` rounds, each running every call once in the mapping's order, so that
-    load from other processes hits every call alike."""
+    load from other processes hits every call alike. On a GPU, pass calls that end with
+    :func:`torch.cuda.synchronize` (:func:`synchronized`), or the clock stops before the kernels do."""
     if repeats < 1:
         raise ValueError(f"--repeats must be at least 1, got {repeats}")
     times: dict[str, list[float]] = {name: [] for name in calls}
@@ -110,3 +113,16 @@ def interleaved_medians(calls: Mapping[str, Callable[[], object]], repeats: int,
             call()
             times[name].append(clock() - start)
     return {name: float(np.median(seconds)) for name, seconds in times.items()}
+
+
+def synchronized(call: Callable[[], object], device: str | torch.device) -> Callable[[], object]:
+    """``call`` followed by a CUDA synchronisation when ``device`` is a GPU (the call itself on a CPU)."""
+    if torch.device(device).type != "cuda":
+        return call
+
+    def run() -> object:
+        result = call()
+        torch.cuda.synchronize()
+        return result
+
+    return run

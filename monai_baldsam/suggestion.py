@@ -15,7 +15,8 @@ Coordinates: 2D points are pixel ``(x, y)`` of the picture, 3D points voxel ``(i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -46,6 +47,9 @@ class Suggestion:
         slice_index, axis: the slice the point lies on (3D; ``None`` for 2D).
         maps: ``mutual_information``, ``probability`` and the current ``mask`` in the image's own layout (``(X, Y)``
             or ``(I, J, K)``).
+        timings: where the wait went (volumes): ``segment_s`` (the prompted slices and propagation, encoding
+            included), ``encode_s`` and ``slices_encoded`` (the image encoder's share), ``score_s`` (BALD over the
+            slices and the pick).
     """
 
     point: tuple[int, ...]
@@ -55,6 +59,7 @@ class Suggestion:
     slice_index: int | None = None
     axis: int | None = None
     maps: Mapping[str, np.ndarray] = field(default_factory=dict, repr=False)
+    timings: Mapping[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         names = ("x", "y") if len(self.point) == 2 else ("i", "j", "k")
@@ -164,8 +169,15 @@ def suggest_volume(segmenter: Segmenter, image: MetaTensor, prompts: UserPrompts
     """The next click over a volume ``(1, I, J, K)``: segment and propagate from ``prompts`` (voxel ``(i, j, k)``),
     score every slice with a result plus the slice past each end, and return the best voxel."""
     session = segmenter.session(image)
+    predictor = session.predictor
+    encoded, encode_s, start = predictor.encoded_images, predictor.encode_seconds, time.perf_counter()
     session.update(prompts, propagate=True)
-    return suggest_session(session, footprint, gate, progress)
+    segmented = time.perf_counter()
+    suggestion = suggest_session(session, footprint, gate, progress)
+    timings = {"segment_s": round(segmented - start, 3), "score_s": round(time.perf_counter() - segmented, 3),
+               "encode_s": round(predictor.encode_seconds - encode_s, 3),
+               "slices_encoded": predictor.encoded_images - encoded}
+    return replace(suggestion, timings=timings)
 
 
 def suggest_session(session: VolumeSession, footprint: float | None = None, gate: float | None = None,

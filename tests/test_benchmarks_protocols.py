@@ -71,7 +71,7 @@ def test_a_protocol_file_parses_to_its_own_values(protocol: Path, monkeypatch: p
 
 
 def test_an_unknown_protocol_key_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
-    parser = _parser("bald_click_cost", monkeypatch)
+    parser = _parser("click_latency", monkeypatch)
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"_description": "x", "limit": 2, "clickz": 5}))
     with pytest.raises(SystemExit):

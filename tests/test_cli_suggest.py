@@ -94,6 +94,9 @@ def test_suggest_3d_returns_a_voxel_on_a_scored_slice_and_a_nifti_map(tmp_path: 
     mi = np.asarray(written.dataobj)
     assert 0.0 <= mi.min() and mi.max() <= 1.0 and mi[:, :, point["k"]].any()
     assert mi[point["i"], point["j"], point["k"]] > 0.0
+    timings = out["timings"]  # where the wait went: every slice propagation or scoring reached was encoded once
+    assert 1 <= timings["slices_encoded"] <= shape[2]
+    assert 0.0 < timings["encode_s"] <= timings["segment_s"] + timings["score_s"] and timings["score_s"] > 0.0
 
 
 def test_segment_with_head_follows_a_single_click(tmp_path: Path, dev_dir, capsys) -> None:

@@ -93,6 +93,31 @@ def test_results_pages_are_generated_from_every_record(tmp_path: Path) -> None:
                     assert row in page, f"{row} not on the heads page"
 
 
+def test_the_performance_page_holds_each_speed_target_against_its_newest_record(tmp_path: Path) -> None:
+    results, out = tmp_path / "results", tmp_path / "out"
+    results.mkdir()
+    row = {"domain": "busi", "image": "b", "image_hw": [4, 4], "plain_ms": 100.0, "bald_click_ms": 128.0,
+           "ratio": 1.28}
+    cpu = {"benchmark": "click_latency", "rows": [row], "median_ratio": 1.28, "max_ratio": 1.35,
+           "median_ms": {"bald_click_ms": 128.0}, "device_info": {"device": "cpu"}, "git_commit": "abc1234"}
+    gpu = {**cpu, "median_ratio": 1.1, "max_ratio": 1.2, "median_ms": {"bald_click_ms": 4.2},
+           "device_info": {"device": "cuda:0 NVIDIA H100"}}
+    (results / "click_latency_cpu.json").write_text(json.dumps(cpu))
+    names = docs_results.write_pages(docs_results.load_results(results), out)
+    assert names[:3] == ["index.md", "performance.md", "click-latency.md"]
+    page = (out / "performance.md").read_text()
+    assert "| BALD click <= 1.3x a plain decoder call | CPU | median 1.28x, at most 1.35x | not met |" in page
+    assert "| BALD click <= 5 ms | H100 | no GPU record yet | - | - |" in page
+    (results / "click_latency_h100.json").write_text(json.dumps(gpu))
+    docs_results.write_pages(docs_results.load_results(results), out)
+    page = (out / "performance.md").read_text()
+    assert "| BALD click <= 5 ms | cuda:0 NVIDIA H100 | median 4.2 ms | **met** |" in page
+    (results / "click_latency_cpu.json").unlink()
+    (results / "click_latency_h100.json").unlink()
+    assert docs_results.write_pages(docs_results.load_results(results), out) == ["index.md"]
+    assert not (out / "performance.md").exists(), "a performance page without speed records was kept"
+
+
 def test_results_pages_unknown_layouts_and_stale_files(tmp_path: Path) -> None:
     results, out = tmp_path / "results", tmp_path / "out"
     results.mkdir()
@@ -106,10 +131,10 @@ def test_results_pages_unknown_layouts_and_stale_files(tmp_path: Path) -> None:
     docs_results.write_pages(docs_results.load_results(results), out)
     assert (out / "new-thing.md").stat().st_mtime_ns == mtime, "an unchanged page was rewritten"
     (results / "new_thing_cpu.json").unlink()
-    (results / "bald_click_cost_cpu.json").write_text(json.dumps({"benchmark": "bald_click_cost"}))
-    with pytest.raises(ValueError, match="bald_click_cost_cpu.json does not have the fields"):
+    (results / "click_latency_cpu.json").write_text(json.dumps({"benchmark": "click_latency"}))
+    with pytest.raises(ValueError, match="click_latency_cpu.json does not have the fields"):
         docs_results.write_pages(docs_results.load_results(results), out)
-    (results / "bald_click_cost_cpu.json").unlink()
+    (results / "click_latency_cpu.json").unlink()
     assert docs_results.write_pages(docs_results.load_results(results), out) == ["index.md"]
     assert not (out / "new-thing.md").exists(), "a page whose record is gone was kept"
 
@@ -129,8 +154,8 @@ def test_mkdocs_build_strict(tmp_path: Path) -> None:
     assert proc.returncode == 0, f"mkdocs build --strict failed:\n{proc.stdout}\n{proc.stderr}"
     for page in ("index.html", "cli/index.html", "deploying/index.html", "results/index.html"):
         assert (site / page).is_file(), f"{page} missing from the built site"
-    record = json.loads((docs_results.RESULTS / "bald_click_cost_cpu.json").read_text())
-    html = (site / "results" / "bald-click-cost" / "index.html").read_text()
+    record = json.loads((docs_results.RESULTS / "click_latency_cpu.json").read_text())
+    html = (site / "results" / "click-latency" / "index.html").read_text()
     assert f"{record['median_ratio']:.2f}x" in html, "the BALD cost page does not show its record's median ratio"
 
 

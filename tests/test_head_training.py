@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from monai_baldsam.head.checkpoint import load_head
+from monai_baldsam.head.checkpoint import head_decoder, load_head
 from monai_baldsam.head.train.data import low_res_target, split_cases
 from monai_baldsam.head.train.trainer import TrainConfig, segmentation_loss, train_head
 
@@ -117,9 +117,18 @@ def test_fine_tuning_starts_from_the_init_head_and_keeps_validation_unseen(tiny_
     assert not seen & {d["image_sha256"] for d in card["data"]["val"]}  # validation never saw training
     assert len(card["data"]["train"]) + len(card["data"]["val"]) == 6
     assert card["data_dirs"][0].endswith("/synthetic") and not card["data_dirs"][0].startswith("/")  # no abs paths
-    with pytest.raises(ValueError, match="exclude each other"):
+    with pytest.raises(ValueError, match="may only set 'features'"):
         train_head([folder], tmp_path / "c" / "head.pt", backbone=tiny_vit, config=_FAST, progress=False,
                    init=first.path, head_options={"hidden_channels": 4})
+    # moving a head to a click-trained decoder keeps its layers and changes only how the decoder is prompted
+    moved = train_head([folder], tmp_path / "d" / "head.pt", backbone=tiny_vit, seed=4, val_fraction=0.5,
+                       store_dir=store, config=_FAST, progress=False, init=first.path,
+                       head_options={"features": {"decoder_clicks": "always"}})
+    assert first.card["head_config"]["features"]["decoder_clicks"] == "without_box"
+    assert moved.card["head_config"]["features"]["decoder_clicks"] == "always"
+    assert {k: v for k, v in moved.card["head_config"].items() if k != "features"} == \
+        {k: v for k, v in first.card["head_config"].items() if k != "features"}
+    assert head_decoder(moved.path) == "original" and moved.card["encoder_runtime"] == "torch"
 
 
 def test_uncertain_training_clicks_go_where_the_prediction_is_least_certain() -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from monai_baldsam.cli.main import main
 from monai_baldsam.data_paths import data_root
+from monai_baldsam.head.checkpoint import head_decoder
 from monai_baldsam.head.registry import SHIPPED_HEADS, WEIGHTS_DIR
 from monai_baldsam.head.train import trainer as head_trainer
 from monai_baldsam.head.train.config import load_head_config
@@ -53,6 +54,7 @@ def test_each_shipped_head_card_matches_its_config(stem: str) -> None:
     assert raw["backbone"] == card["backbone"]["backbone"] and raw["init"] == card.get("init")
     if card.get("init"):  # the file it fine-tuned, verified by hash
         assert settings.init == WEIGHTS_DIR / card["init"]["file"]
+    assert head_decoder(WEIGHTS_DIR / f"{stem}.pt") == settings.decoder  # the decoder it trained on, recorded
 
 
 @pytest.mark.parametrize("stem", sorted(set(SHIPPED_USAM.values())))
@@ -106,6 +108,29 @@ def test_train_head_reads_its_config_and_the_command_line_wins(tmp_path: Path, m
     assert (seen["config"].epochs, seen["config"].lr, seen["config"].max_train_seconds) == (2, 1e-3, 540.0)
     assert seen["init"] == WEIGHTS_DIR / "general_v1.pt" and seen["head_options"] is None
     assert (seen["seed"], seen["val_fraction"], seen["backbone"]) == (0, 0.15, "lite_medsam")
+
+
+def test_a_head_config_names_its_decoder_and_moves_an_init_head_to_it(tmp_path: Path, monkeypatch) -> None:
+    """head_general_v2: the click-trained decoder, fine-tuned from general_v1 with only the decoder prompting
+    changed; ``--decoder`` and ``--encoder`` on the command line reach the trainer."""
+    seen: dict[str, Any] = {}
+
+    def fake_train_head(data_dirs, out, **kwargs):
+        seen.update(kwargs, data_dirs=data_dirs)
+        return TrainResult(Path(out), Path(out).with_suffix(".json"), {
+            "head_sha256": "", "best_epoch": 1, "validation_full_res_oracle": {}, "duration_s": 0.0})
+
+    monkeypatch.setattr(head_trainer, "train_head", fake_train_head)
+    config = CONFIGS / "head_general_v2.json"
+    assert main(["train-head", "--config", str(config), "--out", str(tmp_path / "h.pt"), "--encoder",
+                 "openvino-bf16", "--no-progress"]) == 0
+    assert (seen["decoder"], seen["encoder"]) == ("clicks_v1", "openvino-bf16")
+    assert seen["init"] == WEIGHTS_DIR / "general_v1.pt"
+    assert seen["head_options"] == {"features": {"decoder_clicks": "always", "box_from_mask": True}}
+    assert len(seen["data_dirs"]) == 6
+    assert main(["train-head", "--config", str(config), "--out", str(tmp_path / "h2.pt"), "--decoder", "original",
+                 "--no-progress"]) == 0
+    assert (seen["decoder"], seen["encoder"]) == ("original", "torch")
 
 
 def test_train_usam_reads_its_config(tmp_path: Path, monkeypatch) -> None:

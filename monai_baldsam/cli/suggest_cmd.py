@@ -85,6 +85,8 @@ def run(args: argparse.Namespace) -> int:
     if mask_out is not None:
         report["mask"] = str(write_mask(suggestion.maps["mask"][None], image, mask_out, overwrite=args.overwrite,
                                         protected=protected))
+    if suggestion.timings:
+        report["timings"] = dict(suggestion.timings)
     report["seconds"] = round(time.perf_counter() - start, 2)
     print(json.dumps(report, indent=2))
     return 0

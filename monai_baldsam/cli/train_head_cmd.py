@@ -43,6 +43,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                           "along each volume's through-plane axis, windowed per volume and split by volume",
         out_help="head file to write (.pt); its card goes beside it (.json)", backbone_help=BACKBONE_HELP)
     add_epochs_argument(parser, "training epochs (default 20; early stopping)")
+    parser.add_argument("--decoder", default=None,
+                        help="prompt encoder + mask decoder the head trains on: original or clicks_v1 (default: the "
+                             "config's, else original); the head file records it and loads it again")
+    parser.add_argument("--encoder", default="torch", choices=("torch", "auto", "openvino-f32", "openvino-bf16"),
+                        help="how missing embeddings are computed (default torch, the reference; stored embeddings "
+                             "are keyed by it: openvino-bf16 reuses the clicks_v1 decoder's training store)")
     parser.add_argument("--init", default=None,
                         help="start from this head (a shipped name or a file): fine-tuning, e.g. a domain head")
     parser.add_argument("--bundle", default=None,
@@ -67,7 +73,8 @@ def run(args: argparse.Namespace) -> int:
                         device=args.device, seed=settings.seed, val_fraction=settings.val_fraction,
                         store_dir=args.store, max_per_folder=settings.max_per_folder, config=settings.train,
                         head_options=settings.head_options, overwrite=args.overwrite, progress=not args.no_progress,
-                        init=settings.init, config_file=args.config)
+                        init=settings.init, config_file=args.config, decoder=settings.decoder,
+                        encoder=args.encoder)
     card = result.card
     print(json.dumps({"head": str(result.path), "card": str(result.card_path),
                       "head_sha256": card["head_sha256"], "best_epoch": card["best_epoch"],
@@ -98,7 +105,16 @@ def _settings(args: argparse.Namespace, checked: TrainingArgs) -> HeadTrainSetti
     if isinstance(init, str):  # a shipped name in the config
         init = resolve_head(init).path
     return replace(settings, backbone=given_or(args.backbone, settings.backbone),
+                   decoder=given_or(args.decoder, settings.decoder),
                    seed=given_or(args.seed, settings.seed),
                    val_fraction=given_or(checked.val_fraction, settings.val_fraction),
                    max_per_folder=given_or(checked.max_per_folder, settings.max_per_folder), init=init,
-                   head_options=settings.head_options if init is None else None, train=config)
+                   head_options=_head_options(settings, init), train=config)
+
+
+def _head_options(settings: HeadTrainSettings, init: object) -> dict | None:
+    """The config's head options; when fine-tuning from an ``init`` the command line gave, only its ``features``."""
+    if init is None or not settings.head_options:
+        return settings.head_options
+    features = settings.head_options.get("features")
+    return {"features": features} if features else None

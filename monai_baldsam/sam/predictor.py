@@ -9,6 +9,7 @@ Frames: images handed to the predictor are in SAM's orientation, ``H x W (x C)``
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -99,6 +100,10 @@ class SamPredictor:
         self.cache = cache
         self.encoder: ImageEncoderRunner = encoder if encoder is not None else TorchEncoder(backbone)
         self.embedding: SliceEmbedding | None = None
+        #: images the encoder ran on and the seconds it took, since the predictor was made (what a caller's wait
+        #: is made of: reports and benchmarks read them)
+        self.encoded_images = 0
+        self.encode_seconds = 0.0
 
     @property
     def model_name(self) -> str:
@@ -130,8 +135,11 @@ class SamPredictor:
         """Encode ``B x 3 x H x W`` images (all of one size) in [0, 1] to ``B x D x h x w`` features, in batches."""
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        start_time = time.perf_counter()
         outputs = [self.encoder(self.prepare(images[start:start + batch_size]))
                    for start in range(0, images.shape[0], batch_size)]
+        self.encode_seconds += time.perf_counter() - start_time
+        self.encoded_images += int(images.shape[0])
         return torch.cat(outputs, dim=0)
 
     def encode_cached(self, images: torch.Tensor, keys: Sequence[EmbeddingKey], batch_size: int = 8) -> torch.Tensor:

@@ -1,10 +1,12 @@
 """Reading a head training configuration (``configs/head_*.json``): the data, start and settings that produced a
 shipped head, so that ``baldsam train-head --config FILE`` reproduces it (options given on the command line win).
 
-Keys (all optional but ``data_dirs`` for a run): ``backbone``; ``data_dirs`` (relative to the data root);
+Keys (all optional but ``data_dirs`` for a run): ``backbone``; ``decoder`` (the prompt encoder and mask decoder
+the head trains on: ``original`` or a shipped decoder such as ``clicks_v1``); ``data_dirs`` (relative to the data root);
 ``seed``; ``val_fraction``; ``max_per_folder`` (a number or folder name -> number); ``init`` (the head to fine-tune,
 ``{"file": ..., "sha256": ...}`` as the card records it, or a shipped name); ``head_options`` (fields of
-:class:`~monai_baldsam.head.model.HeadConfig`, for a head trained from scratch); ``train`` (fields of
+:class:`~monai_baldsam.head.model.HeadConfig` for a head trained from scratch; with ``init`` only ``features``, the
+decoder inputs' settings); ``train`` (fields of
 :class:`~monai_baldsam.head.train.trainer.TrainConfig`).
 """
 
@@ -27,7 +29,7 @@ from monai_baldsam.head.train.trainer import TrainConfig
 
 __all__ = ["HEAD_CONFIG_KEYS", "HeadTrainSettings", "load_head_config"]
 
-HEAD_CONFIG_KEYS = ("backbone", "data_dirs", "seed", "val_fraction", "max_per_folder", "init", "head_options",
+HEAD_CONFIG_KEYS = ("backbone", "decoder", "data_dirs", "seed", "val_fraction", "max_per_folder", "init", "head_options",
                     "train")
 
 
@@ -37,6 +39,7 @@ class HeadTrainSettings:
     trainer's); ``data_dirs`` are absolute, ``init`` a shipped name or a verified file."""
 
     backbone: str = "lite_medsam"
+    decoder: str = "original"
     data_dirs: tuple[str, ...] = ()
     seed: int = 0
     val_fraction: float = 0.15
@@ -53,6 +56,7 @@ def load_head_config(path: str | os.PathLike[str]) -> HeadTrainSettings:
     init = raw.get("init")
     return HeadTrainSettings(
         backbone=str(raw.get("backbone", "lite_medsam")),
+        decoder=str(raw.get("decoder", "original")),
         data_dirs=data_folders(raw.get("data_dirs", ())),
         seed=int(raw.get("seed", 0)),
         val_fraction=float(raw.get("val_fraction", 0.15)),

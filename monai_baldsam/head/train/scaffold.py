@@ -59,9 +59,13 @@ def checked_outputs(out: str | os.PathLike[str], overwrite: bool) -> tuple[Path,
     return out, card_path
 
 
-def training_backbone(backbone: str | SamBackbone, device: str | torch.device) -> SamBackbone:
-    """The frozen backbone a trainer works on: loaded by registry name, or the given one moved to ``device``."""
-    return load_backbone(backbone, device=device) if isinstance(backbone, str) else backbone.to(device)
+def training_backbone(backbone: str | SamBackbone, device: str | torch.device, decoder: str = "original"
+                      ) -> SamBackbone:
+    """The frozen backbone a trainer works on: loaded by registry name with ``decoder`` (``original`` or a shipped
+    decoder such as ``clicks_v1``), or the given one moved to ``device``."""
+    if isinstance(backbone, str):
+        return load_backbone(backbone, device=device, decoder=decoder)
+    return backbone.to(device)
 
 
 def cosine_factor(step: int, total_steps: int, warmup_steps: int = 0) -> float:

@@ -31,7 +31,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -44,7 +44,7 @@ from monai_baldsam import distributed
 from monai_baldsam.bayes import LastLayerLaplace
 from monai_baldsam.head.checkpoint import backbone_signature, load_head, save_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
-from monai_baldsam.head.features import FeatureExtractor
+from monai_baldsam.head.features import FeatureConfig, FeatureExtractor
 from monai_baldsam.head.model import HeadConfig, PredictionHead
 from monai_baldsam.head.train.data import TrainItem, load_items, split_cases
 from monai_baldsam.head.train.embedding_store import EmbeddingStore
@@ -67,6 +67,7 @@ from monai_baldsam.interaction.model import ClickModel, SamClickModel
 from monai_baldsam.interaction.policies import make_policy
 from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.sam.checkpoints import file_sha256
+from monai_baldsam.sam.encoder_runtime import ImageEncoderRunner, make_encoder
 from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
@@ -238,8 +239,8 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
                seed: int = 0, val_fraction: float = 0.15, store_dir: str | os.PathLike[str] | None = None,
                max_per_folder: int | Mapping[str, int] | None = None, config: TrainConfig | None = None,
                head_options: dict[str, Any] | None = None, overwrite: bool = False, progress: bool = True,
-               init: str | os.PathLike[str] | None = None, config_file: str | os.PathLike[str] | None = None
-               ) -> TrainResult:
+               init: str | os.PathLike[str] | None = None, config_file: str | os.PathLike[str] | None = None,
+               decoder: str = "original", encoder: str = "torch") -> TrainResult:
     """Train a head for ``backbone`` on the images of ``data_dirs`` and write it to ``out`` (+ ``out`` with
     ``.json``: the card). See the module docstring for the steps.
 
@@ -248,18 +249,20 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
             slices, split by volume: :mod:`~monai_baldsam.head.train.volume_slices`); never the dev data.
         out: the head file (``.pt``); refused if it exists unless ``overwrite``.
         backbone: registry name or a loaded :class:`SamBackbone`.
+        decoder: the decoder a backbone given by name is loaded with (``original``, ``clicks_v1``), recorded.
+        encoder: the runtime computing missing embeddings (the store is keyed by it: ``openvino-bf16`` reuses
+            the ``clicks_v1`` decoder's training store).
         epochs: overrides ``config.epochs``.
         device: where training runs.
         seed: seeds the split, the head's initialisation, the simulation and the batching.
         val_fraction: fraction of each folder's images held out (validation, early stopping, temperature).
         store_dir: embedding store folder (default ``$BALDSAM_CACHE/embeddings``).
-        max_per_folder: use at most this many images of each folder (a seeded draw): one number, or folder name ->
-            number.
+        max_per_folder: at most this many images per folder (seeded draw): a number, or folder name -> number.
         config: :class:`TrainConfig`; ``head_options``: fields of :class:`HeadConfig`.
         init: a head file (same backbone) whose weights and config start the training (fine-tuning; e.g. a domain
-            head from the general head); ``head_options`` must then be left out. Its SHA-256 goes into the card.
-        config_file: the configuration file the settings came from (``configs/head_*.json``), named in the card with
-            its SHA-256.
+            head from the general head, or a head moved to another decoder); ``head_options`` may then only give
+            ``features`` (how the decoder is prompted). Its SHA-256 goes into the card.
+        config_file: the configuration the settings came from (``configs/head_*.json``), in the card with its hash.
     """
     start_time = time.time()
     config = config or TrainConfig()
@@ -268,18 +271,17 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     if not config.temperatures:
         raise ValueError("config.temperatures must list at least one likelihood temperature")
     out, card_path = checked_outputs(out, overwrite)
-    model = training_backbone(backbone, device)
-    store = EmbeddingStore(store_dir)
-    train_cases, val_cases = split_cases(data_dirs, val_fraction, seed, max_per_folder)
-    train_items = load_items(train_cases, model, store, keep_images=False, desc="train images", progress=progress)
-    val_items = load_items(val_cases, model, store, keep_images=True, desc="val images", progress=progress)
+    model = training_backbone(backbone, device, decoder)
+    runner = make_encoder(model, encoder)
+    train_items, val_items = _training_items(data_dirs, model, EmbeddingStore(store_dir), runner, val_fraction, seed,
+                                             max_per_folder, progress)
     start = _starting_head(model, device, seed, init, head_options, train_items, val_items)
     train_items, val_items = start.train_items, start.val_items
     extractor = FeatureExtractor(model, start.config.features)
     fit = _fit_head(extractor, start.head, train_items, val_items, config, seed, start.init is not None, progress)
     head = start.head
     head.load_state_dict(fit.best_state)
-    head.eval()
+    head.eval()  # the best epoch
     train_rows = collect_last_layer_rows(extractor, head, distributed.shard(train_items), fit.rng, config.laplace_rounds,
                                          config.laplace_pixels_per_state, config.batch_size)
     train_rows = [row for rows in distributed.gather_to_all(train_rows) for row in rows]
@@ -293,10 +295,11 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     metrics = _validation_metrics(model, head, laplace, val_items, config, seed)
     data_names = [display_data_dir(d) for d in data_dirs]
     meta = {"seed": seed, "best_epoch": fit.best_epoch, "data_dirs": data_names, "init": start.init,
-            "world_size": distributed.world_size()}
+            "decoder": model.decoder_name, "world_size": distributed.world_size()}
     save_head(out, head, laplace, model, meta=meta, overwrite=overwrite)
     card = {
         "head_file": out.name, "head_sha256": file_sha256(out), "backbone": backbone_signature(model),
+        "decoder": model.signature, "encoder_runtime": runner.tag,
         "head_config": start.config.to_dict(), "train_config": {**asdict(config), "temperatures":
                                                                 list(config.temperatures)},
         "parameters": int(sum(p.numel() for p in head.parameters())), "seed": seed, "val_fraction": val_fraction,
@@ -311,6 +314,20 @@ def train_head(data_dirs: Sequence[str | os.PathLike[str]], out: str | os.PathLi
     }
     write_card(card_path, card, overwrite)
     return TrainResult(out, card_path, card)
+
+
+def _training_items(data_dirs: Sequence[str | os.PathLike[str]], model: SamBackbone, store: EmbeddingStore,
+                    runner: ImageEncoderRunner, val_fraction: float, seed: int,
+                    max_per_folder: int | Mapping[str, int] | None, progress: bool
+                    ) -> tuple[list[TrainItem], list[TrainItem]]:
+    """The training and validation items of ``data_dirs`` (split by image, or by volume), embeddings from ``store``
+    or computed by ``runner``."""
+    train_cases, val_cases = split_cases(data_dirs, val_fraction, seed, max_per_folder)
+    train_items = load_items(train_cases, model, store, keep_images=False, desc="train images", progress=progress,
+                             encoder=runner)
+    val_items = load_items(val_cases, model, store, keep_images=True, desc="val images", progress=progress,
+                           encoder=runner)
+    return train_items, val_items
 
 
 @dataclass
@@ -330,15 +347,22 @@ def _starting_head(model: SamBackbone, device: str, seed: int, init: str | os.Pa
     """A new seeded head, or the ``init`` head's weights and config (fine-tuning). Validation stays unseen: the
     validation images the starting head trained on move to training."""
     if init is None:
-        head_config = HeadConfig.for_backbone(model, **(head_options or {}))
+        options = dict(head_options or {})
+        if isinstance(options.get("features"), Mapping):
+            options["features"] = FeatureConfig(**options["features"])
+        head_config = HeadConfig.for_backbone(model, **options)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             head = PredictionHead(head_config).to(device)
         return _StartingHead(head, head_config, None, train_items, val_items)
-    if head_options:
-        raise ValueError("init and head_options exclude each other: a fine-tuned head keeps its initial config")
+    if set(head_options or {}) - {"features"}:
+        raise ValueError(f"with init, head_options may only set 'features' (a fine-tuned head keeps its layers), got "
+                         f"{sorted(head_options or {})}")
     start = load_head(init, model, device=device)
-    head = PredictionHead(start.config).to(device)
+    config = start.config
+    if head_options:
+        config = replace(config, features=FeatureConfig(**{**config.features.to_dict(), **head_options["features"]}))
+    head = PredictionHead(config).to(device)
     head.load_state_dict(start.head.state_dict())
     init_info = {"file": Path(init).name, "sha256": str(start.sha256)}
     seen = _trained_on(Path(init))
@@ -347,7 +371,7 @@ def _starting_head(model: SamBackbone, device: str, seed: int, init: str | os.Pa
         val_items = [i for i in val_items if i.sha256["image"] not in seen]
         train_items = train_items + moved
         tqdm.write(f"{len(moved)} validation images were training images of {Path(init).name}: moved to training")
-    return _StartingHead(head, start.config, init_info, train_items, val_items)
+    return _StartingHead(head, config, init_info, train_items, val_items)
 
 
 @dataclass
