@@ -24,6 +24,8 @@ SHIPPED_HEADS: dict[str, str] = {
     #: fine-tuned from ``general`` on FLAIR slices of train/brats_mri3d (whole tumour), for 3D brain MR
     "brain_mri": "brats_v1",
     "general_v0": "general_v0",
+    #: general_v1 fine-tuned on the click-trained decoder clicks_v1 (every click reaches the decoder), six 2D domains
+    "general_v2": "general_v2",
 }
 #: aliases by training data set
 _ALIASES = {"busi": "ultrasound", "kvasir": "polyp", "ph2": "skin", "brats": "brain_mri"}
