@@ -393,6 +393,24 @@ def _encoder_throughput(item: ResultFile) -> str:
                       "box-mask IoU by domain (worst / mean)", "largest embedding difference"], rows))
 
 
+def _cli_latency(item: ResultFile) -> str:
+    record = item.record
+    segment, imports = record["segment_2d"], record.get("imports_s", {})
+    rows = [["`segment`, box, 2D picture", "-", _num(segment["wall_s"], 2), _num(segment["run_s"], 2), "-", "-", "-"]]
+    for encoder, found in record["first_suggest_3d"].items():
+        timings = found.get("timings") or {}
+        rows.append(["first `suggest`, one box, volume", f"`{encoder}`", _num(found["wall_s"], 2),
+                     _num(found["run_s"], 2), _num(timings.get("segment_s"), 2),
+                     f"{_num(timings.get('encode_s'), 2)} ({timings.get('slices_encoded', '-')} slices)",
+                     _num(timings.get("score_s"), 2)])
+    return (f"Picture `{record.get('picture')}`, volume `{record.get('volume')}`, head `{record.get('head')}`; seconds. "
+            f"Imports: `monai_baldsam.segmentation` {_num(imports.get('monai_baldsam.segmentation'), 2)} s, of which "
+            f"`monai` {_num(imports.get('monai'), 2)} s and `torch` {_num(imports.get('torch'), 2)} s. Targets: "
+            f"{', '.join(f'{k} <= {v} s' for k, v in record.get('targets_s', {}).items())}.\n\n"
+            + _table(["command", "encoder", "command to answer", "run", "propagation", "encoding", "BALD scoring"],
+                     rows))
+
+
 def _generic(item: ResultFile) -> str:
     rows: list[list[Any]] = []
 
@@ -427,6 +445,7 @@ PAGES: dict[str, tuple[str, Renderer, str]] = {
     "eval_volumes_dev": ("Clicks on dev volumes", _eval_volumes_dev, "volumes.md"),
     "decoder_dev": ("Click-trained decoder on dev data", _decoder_dev, "backbones.md"),
     "encoder_throughput": ("Image encoder runtimes", _encoder_throughput, "backbones.md"),
+    "cli_latency": ("Command line: waiting for segment and suggest", _cli_latency, "volumes.md"),
 }
 
 
