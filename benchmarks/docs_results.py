@@ -403,7 +403,8 @@ def _cli_latency(item: ResultFile) -> str:
                      _num(found["run_s"], 2), _num(timings.get("segment_s"), 2),
                      f"{_num(timings.get('encode_s'), 2)} ({timings.get('slices_encoded', '-')} slices)",
                      _num(timings.get("score_s"), 2)])
-    return (f"Picture `{record.get('picture')}`, volume `{record.get('volume')}`, head `{record.get('head')}`; seconds. "
+    return (f"Picture `{record.get('picture')}`, volume `{record.get('volume')}`, head `{record.get('head')}`; "
+            "seconds. "
             f"Imports: `monai_baldsam.segmentation` {_num(imports.get('monai_baldsam.segmentation'), 2)} s, of which "
             f"`monai` {_num(imports.get('monai'), 2)} s and `torch` {_num(imports.get('torch'), 2)} s. Targets: "
             f"{', '.join(f'{k} <= {v} s' for k, v in record.get('targets_s', {}).items())}.\n\n"

@@ -18,7 +18,7 @@ from benchmarks import results_io
 from benchmarks.results_io import DirtyTreeError, check_clean_tree, gpu_tag, result_path, write_json
 
 BENCHMARKS = Path(benchmarks.__file__).resolve().parent
-HELPERS = {"__init__", "results_io", "timing", "head_validation", "docs_results"}
+HELPERS = {"__init__", "results_io", "timing", "head_validation", "docs_results", "docs_performance", "gpu_encoders"}
 
 
 def _benchmark_modules() -> list[Path]:
