@@ -19,10 +19,10 @@ import time
 
 import numpy as np
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.gpu_encoders import BACKBONES, gpu_encoder_rows
 from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, write_json
+from benchmarks.timing import encoder_gflop, matmul_gflops
 from monai_baldsam.data_paths import data_root
 from monai_baldsam.interaction.cases import load_case
 from monai_baldsam.interaction.geometry import mask_boxes
@@ -39,26 +39,6 @@ def _slices(n_per_domain: int) -> list[tuple[str, object]]:
     for domain in ("busi", "kvasir", "ph2", "ct2d"):
         cases += [(domain, load_case(c)) for c in discover_cases(data_root() / "dev" / domain)[:n_per_domain]]
     return cases
-
-
-def encoder_gflop(backbone) -> float:
-    """GFLOP of one encoder pass at the backbone's input size (a multiply-add counts 2), counted by torch."""
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
-        backbone.image_encoder(torch.zeros(1, 3, backbone.img_size, backbone.img_size))
-    return counter.get_total_flops() / 1e9
-
-
-def matmul_peak_gflops(dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
-    """What this CPU sustains on one large matrix product in ``dtype`` with torch's threads: the roofline the
-    encoder's runtimes are held against (an encoder cannot run faster than its FLOPs at this rate)."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    for _ in range(3):
-        a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    return 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9
 
 
 def _timed(predictors: dict, inputs: list, repeats: int) -> tuple[dict[str, list[float]], dict[str, list]]:
@@ -117,8 +97,9 @@ def main() -> None:
     inputs = [predictors["torch"].prepare(c.image) for _, c in cases]
     for predictor in predictors.values():  # warm-up (first-call allocations, OpenVINO's first inference)
         predictor.encoder(inputs[0])
-    gflop = encoder_gflop(backbone)
-    peaks = {"f32": round(matmul_peak_gflops(torch.float32), 1), "bf16": round(matmul_peak_gflops(torch.bfloat16), 1)}
+    gflop = encoder_gflop(backbone.image_encoder, backbone.img_size)
+    peaks = {name: round(matmul_gflops("cpu", dtype), 1) for name, dtype in (("f32", torch.float32),
+                                                                             ("bf16", torch.bfloat16))}
     seconds, features = _timed(predictors, inputs, args.repeats)
     rows = {}
     baseline = float(np.median(seconds["torch"]))

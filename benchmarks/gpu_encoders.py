@@ -23,41 +23,15 @@ import time
 from typing import Callable
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
+from benchmarks.timing import encoder_gflop, matmul_gflops, sync
 from monai_baldsam.sam.backbones import load_backbone
 from monai_baldsam.sam.fused_attention import use_fused_attention
 
-__all__ = ["BACKBONES", "gpu_matmul_tflops", "encoder_modes", "gpu_encoder_rows"]
+__all__ = ["BACKBONES", "encoder_modes", "gpu_encoder_rows"]
 
 #: backbone -> (load its published weights?, batch size of the batched modes)
 BACKBONES: dict[str, tuple[bool, int]] = {"lite_medsam": (True, 64), "vit_b": (False, 16), "vit_h": (False, 8)}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def gpu_matmul_tflops(device: torch.device, size: int = 8192, repeats: int = 20) -> float:
-    """The card's sustained bf16 matrix-product rate (TFLOP/s): the roofline of the modes' utilisation."""
-    a = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    b = torch.randn(size, size, device=device, dtype=torch.bfloat16)
-    for _ in range(3):
-        a @ b
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(repeats):
-        a @ b
-    _sync(device)
-    return 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e12
-
-
-def _gflop(encoder: torch.nn.Module, size: int, device: torch.device) -> float:
-    counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad(), torch.autocast(device.type, dtype=torch.bfloat16):
-        encoder(torch.zeros(1, 3, size, size, device=device))
-    return counter.get_total_flops() / 1e9
 
 
 def encoder_modes(encoder: torch.nn.Module, compile_: bool, device: torch.device
@@ -84,11 +58,11 @@ def encoder_modes(encoder: torch.nn.Module, compile_: bool, device: torch.device
 def _throughput(call: Callable, x: torch.Tensor, iters: int) -> float:
     for _ in range(2):  # warm-up (and compilation)
         call(x)
-    _sync(x.device)
+    sync(x.device)
     start = time.perf_counter()
     for _ in range(iters):
         call(x)
-    _sync(x.device)
+    sync(x.device)
     return x.shape[0] * iters / (time.perf_counter() - start)
 
 
@@ -96,7 +70,7 @@ def gpu_encoder_rows(device: torch.device, backbones: list[str], iters: int, com
                      batch: int | None = None, matmul_size: int = 8192) -> dict[str, dict]:
     """Per backbone: its GFLOP per image and, per mode, img/s, utilisation, peak memory and numerics (``batch``
     overrides :data:`BACKBONES`' batch sizes; a CPU run of a small batch checks the code path, not the speed)."""
-    peak = gpu_matmul_tflops(device, matmul_size)
+    peak = matmul_gflops(device, torch.bfloat16, matmul_size, repeats=20) / 1e3  # TFLOP/s
     rows: dict[str, dict] = {"_bf16_matmul_tflops": {"measured": round(peak, 1)}}
     for name in backbones:
         pretrained, default_batch = BACKBONES[name]
@@ -105,7 +79,7 @@ def gpu_encoder_rows(device: torch.device, backbones: list[str], iters: int, com
         encoder, size = model.image_encoder.eval(), int(model.img_size)
         generator = torch.Generator(device=device).manual_seed(0)
         images = torch.rand(batch_size, 3, size, size, device=device, generator=generator)
-        gflop = _gflop(encoder, size, device)
+        gflop = encoder_gflop(encoder, size, device)
         with torch.no_grad():
             reference = encoder(images[:2]).float()
             modes = {}
@@ -119,7 +93,7 @@ def gpu_encoder_rows(device: torch.device, backbones: list[str], iters: int, com
                 cosine = torch.nn.functional.cosine_similarity(out.flatten(1), reference.flatten(1)).min()
                 modes[mode] = {"batch": int(x.shape[0]), "images_per_s": round(speed, 1),
                                "bf16_peak_fraction": round(speed * gflop / 1e3 / peak, 3),
-                               "peak_memory_gib": round(memory, 2),
+                               "peak_memory_gib": None if memory is None else round(memory, 2),
                                "max_abs_diff": round(float((out - reference).abs().max()), 5),
                                "min_cosine": round(float(cosine), 6)}
                 print(name, mode, modes[mode], flush=True)

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks.results_io import add_common_arguments, parse_args
 from monai_baldsam.data_paths import domain_dir
@@ -26,7 +27,7 @@ from monai_baldsam.io.cases import discover_cases
 from monai_baldsam.sam.predictor import SliceEmbedding
 
 __all__ = ["add_cost_arguments", "parse_cost_args", "CostModels", "load_cost_models", "CostCase", "cost_cases",
-           "interleaved_medians", "synchronized"]
+           "interleaved_medians", "sync", "synchronized", "matmul_gflops", "encoder_gflop"]
 
 
 def add_cost_arguments(parser: argparse.ArgumentParser, repeats: int) -> None:
@@ -115,14 +116,43 @@ def interleaved_medians(calls: Mapping[str, Callable[[], object]], repeats: int,
     return {name: float(np.median(seconds)) for name, seconds in times.items()}
 
 
+def sync(device: str | torch.device) -> None:
+    """Wait for ``device``'s queued kernels (a GPU); nothing to wait for on a CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def synchronized(call: Callable[[], object], device: str | torch.device) -> Callable[[], object]:
-    """``call`` followed by a CUDA synchronisation when ``device`` is a GPU (the call itself on a CPU)."""
+    """``call`` followed by :func:`sync` when ``device`` is a GPU (the call itself on a CPU)."""
     if torch.device(device).type != "cuda":
         return call
 
     def run() -> object:
         result = call()
-        torch.cuda.synchronize()
+        sync(device)
         return result
 
     return run
+
+
+def matmul_gflops(device: str | torch.device, dtype: torch.dtype, size: int = 2048, repeats: int = 10) -> float:
+    """The sustained rate (GFLOP/s) of one large matrix product in ``dtype`` on ``device`` (torch's threads on a
+    CPU): the roofline a network's runtimes are held against."""
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    sync(device)
+    return 2 * size ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def encoder_gflop(encoder: torch.nn.Module, size: int, device: str | torch.device = "cpu") -> float:
+    """GFLOP of one pass of ``encoder`` on a ``1 x 3 x size x size`` input (a multiply-add counts 2), by torch."""
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        encoder(torch.zeros(1, 3, size, size, device=device))
+    return counter.get_total_flops() / 1e9

@@ -92,7 +92,8 @@ def test_an_unknown_key_in_a_config_is_refused_by_name(tmp_path: Path, capsys, c
     assert not out.exists() and not out.with_suffix(".json").exists()
 
 
-def test_train_head_reads_its_config_and_the_command_line_wins(tmp_path: Path, monkeypatch) -> None:
+def _capture_train_head(monkeypatch) -> dict[str, Any]:
+    """Replace the trainer by a stub; the returned dict receives the arguments ``train-head`` passes it."""
     seen: dict[str, Any] = {}
 
     def fake_train_head(data_dirs, out, **kwargs):
@@ -101,6 +102,11 @@ def test_train_head_reads_its_config_and_the_command_line_wins(tmp_path: Path, m
             "head_sha256": "", "best_epoch": 1, "validation_full_res_oracle": {}, "duration_s": 0.0})
 
     monkeypatch.setattr(head_trainer, "train_head", fake_train_head)
+    return seen
+
+
+def test_train_head_reads_its_config_and_the_command_line_wins(tmp_path: Path, monkeypatch) -> None:
+    seen = _capture_train_head(monkeypatch)
     config = CONFIGS / "head_busi_v1.json"
     assert main(["train-head", "--config", str(config), "--out", str(tmp_path / "h.pt"), "--epochs", "2",
                  "--no-progress"]) == 0
@@ -113,14 +119,7 @@ def test_train_head_reads_its_config_and_the_command_line_wins(tmp_path: Path, m
 def test_a_head_config_names_its_decoder_and_moves_an_init_head_to_it(tmp_path: Path, monkeypatch) -> None:
     """head_general_v2: the click-trained decoder, fine-tuned from general_v1 with only the decoder prompting
     changed; ``--decoder`` and ``--encoder`` on the command line reach the trainer."""
-    seen: dict[str, Any] = {}
-
-    def fake_train_head(data_dirs, out, **kwargs):
-        seen.update(kwargs, data_dirs=data_dirs)
-        return TrainResult(Path(out), Path(out).with_suffix(".json"), {
-            "head_sha256": "", "best_epoch": 1, "validation_full_res_oracle": {}, "duration_s": 0.0})
-
-    monkeypatch.setattr(head_trainer, "train_head", fake_train_head)
+    seen = _capture_train_head(monkeypatch)
     config = CONFIGS / "head_general_v2.json"
     assert main(["train-head", "--config", str(config), "--out", str(tmp_path / "h.pt"), "--encoder",
                  "openvino-bf16", "--no-progress"]) == 0

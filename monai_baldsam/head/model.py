@@ -77,6 +77,8 @@ class HeadConfig:
         if any(int(d) < 1 for d in (*self.context_dilations, *self.fine_dilations)):
             raise ValueError("dilations must be positive integers")
         object.__setattr__(self, "context_dilations", tuple(int(d) for d in self.context_dilations))
+        if isinstance(self.features, Mapping):  # from a config file or a checkpoint
+            object.__setattr__(self, "features", FeatureConfig(**self.features))
         object.__setattr__(self, "fine_dilations", tuple(int(d) for d in self.fine_dilations))
 
     @classmethod
@@ -101,7 +103,6 @@ class HeadConfig:
         if unknown:
             raise ValueError(f"unknown head config keys {sorted(unknown)}: the checkpoint is from another version")
         values = dict(data)
-        values["features"] = FeatureConfig(**dict(values.get("features", {})))
         for key in ("context_dilations", "fine_dilations"):
             if key in values:
                 values[key] = tuple(values[key])

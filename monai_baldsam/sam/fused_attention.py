@@ -24,20 +24,6 @@ from torch import nn
 __all__ = ["fused_attention_forward", "use_fused_attention", "relative_position_bias"]
 
 
-def _rel_pos(q_size: int, k_size: int, rel_pos: torch.Tensor) -> torch.Tensor:
-    """``segment_anything``'s ``get_rel_pos`` for equal query and key sizes (the encoder's case): the table rows of
-    every (query, key) offset, ``(q_size, k_size, C)``; a table of another length is interpolated as SAM does."""
-    max_rel_dist = 2 * max(q_size, k_size) - 1
-    if rel_pos.shape[0] != max_rel_dist:
-        resized = F.interpolate(rel_pos.reshape(1, rel_pos.shape[0], -1).permute(0, 2, 1), size=max_rel_dist,
-                                mode="linear")
-        rel_pos = resized.reshape(-1, max_rel_dist).permute(1, 0)
-    q_coords = torch.arange(q_size, device=rel_pos.device)[:, None] * max(k_size / q_size, 1.0)
-    k_coords = torch.arange(k_size, device=rel_pos.device)[None, :] * max(q_size / k_size, 1.0)
-    relative = (q_coords - k_coords) + (k_size - 1) * max(q_size / k_size, 1.0)
-    return rel_pos[relative.long()]
-
-
 def relative_position_bias(q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: torch.Tensor, hw: tuple[int, int]
                            ) -> torch.Tensor:
     """SAM's decomposed relative-position terms as an additive attention mask ``(B, heads, N, N)``.
@@ -47,11 +33,13 @@ def relative_position_bias(q: torch.Tensor, rel_pos_h: torch.Tensor, rel_pos_w: 
         rel_pos_h, rel_pos_w: the block's tables ``(2h - 1, C)``, ``(2w - 1, C)``.
         hw: the token grid ``(h, w)``.
     """
+    from segment_anything.modeling.image_encoder import get_rel_pos  # only SAM's ViT blocks come here
+
     h, w = hw
     batch, heads, tokens, channels = q.shape
     r_q = q.reshape(batch * heads, h, w, channels)
-    rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, _rel_pos(h, h, rel_pos_h).to(q.dtype))
-    rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, _rel_pos(w, w, rel_pos_w).to(q.dtype))
+    rel_h = torch.einsum("bhwc,hkc->bhwk", r_q, get_rel_pos(h, h, rel_pos_h).to(q.dtype))
+    rel_w = torch.einsum("bhwc,wkc->bhwk", r_q, get_rel_pos(w, w, rel_pos_w).to(q.dtype))
     bias = rel_h[:, :, :, :, None] + rel_w[:, :, :, None, :]
     return bias.reshape(batch, heads, tokens, tokens)
 

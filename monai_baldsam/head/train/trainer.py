@@ -347,10 +347,7 @@ def _starting_head(model: SamBackbone, device: str, seed: int, init: str | os.Pa
     """A new seeded head, or the ``init`` head's weights and config (fine-tuning). Validation stays unseen: the
     validation images the starting head trained on move to training."""
     if init is None:
-        options = dict(head_options or {})
-        if isinstance(options.get("features"), Mapping):
-            options["features"] = FeatureConfig(**options["features"])
-        head_config = HeadConfig.for_backbone(model, **options)
+        head_config = HeadConfig.for_backbone(model, **(head_options or {}))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             head = PredictionHead(head_config).to(device)
