@@ -348,11 +348,13 @@ def _eval_volumes_dev(item: ResultFile) -> str:
             for policy, result in by_policy.items():
                 rows.append([f"{domain} ({result.get('n_volumes')})", head, policy, _curve(result["mdice_curve"]),
                              _pair(result.get("noc85"), result.get("noc90"), 1),
+                             _num(result.get("within_one_slice_after_box"), 2),
                              _num(result.get("seconds_per_click"), 2)])
-    return (f"Heads {', '.join(f'`{h}`' for h in record.get('heads', []))}, {record.get('clicks')} interactions. "
+    models = [f"`{h}`" for h in record.get("heads", [])] + [f"`decoder:{d}`" for d in record.get("decoders", [])]
+    return (f"Models {', '.join(models)}, {record.get('clicks')} interactions. "
             f"{record.get('protocol', '')}.\n\n"
-            + _table(["volumes", "head", "policy", "mean Dice after each interaction", "NoC85 / NoC90",
-                      "seconds per click"], rows))
+            + _table(["volumes", "model", "policy", "mean Dice after each interaction", "NoC85 / NoC90",
+                      "share within one slice after the box", "seconds per click"], rows))
 
 
 def _decoder_dev(item: ResultFile) -> str:

@@ -99,4 +99,6 @@ def test_evaluate_refuses_before_loading_anything(evaluated, tmp_path: Path, dev
         assert pattern in capsys.readouterr().err
     assert main([*base, "--policy", "oracle", "--box-jitter", "0.1", "--first", "click",
                  "--out", str(tmp_path / "c")]) == 2
-    assert not any((tmp_path / d).exists() for d in ("a", "b", "c"))
+    assert main([*base, "--policy", "oracle", "--box-slice", "central", "--out", str(tmp_path / "d")]) == 2
+    assert "volumes only" in capsys.readouterr().err
+    assert not any((tmp_path / d).exists() for d in ("a", "b", "c", "d"))

@@ -125,3 +125,33 @@ def test_batched_predict_masks_equals_sams_decoder_image_by_image(tiny_vit) -> N
                                     multimask_output=multimask)
             torch.testing.assert_close(masks[b:b + 1, picked], ref_masks, atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(iou[b:b + 1, picked], ref_iou, atol=1e-5, rtol=1e-4)
+
+
+def test_box_trained_decoder_answers_boxes_and_training_can_start_from_a_decoder(tiny_vit, tmp_path) -> None:
+    """``train_boxes``: the box rounds are learnt (the box-first curve's first round beats the original decoder's)
+    and the file says the decoder answers a box alone, which the backbone's routing then follows; ``init_decoder``
+    starts a second training from that file and the card names it by hash."""
+    import copy
+
+    folder = _synthetic_folder(tmp_path / "synthetic")
+    config = DecoderTrainConfig(batch_size=4, lr=2e-3, warmup_steps=2, max_steps=30, eval_every=30, max_rounds=2,
+                                val_rounds=2, time_budget_s=300, train_boxes=True, box_probability=1.0)
+    data = DecoderDataConfig(folders=(str(folder),), val_fraction=0.25, seed=0)
+    store = EmbeddingStore(tmp_path / "store")
+    result = train_decoder(data, tmp_path / "boxes.pt", config, backbone=tiny_vit, store=store, encoder="torch",
+                           progress=False, log=lambda m: None)
+    card = result.card
+    assert card["answers_boxes"] is True and card["init_decoder"]["name"] == "original"
+    assert card["validation"]["history"][-1]["box"][0] > card["validation"]["original_decoder"]["box"][0]
+    routed = apply_decoder(copy.deepcopy(tiny_vit), result.path)
+    assert routed.click_decoder_for_boxes
+    assert routed.decoder_modules(False) == (routed.click_prompt_encoder, routed.click_mask_decoder)
+    assert tiny_vit.decoder_modules(False) == (tiny_vit.prompt_encoder, tiny_vit.mask_decoder)
+    with pytest.raises(ValueError, match="init_decoder"):  # the backbone must run the decoder training starts from
+        train_decoder(data, tmp_path / "again.pt", DecoderTrainConfig(max_steps=1, init_decoder="boxes"),
+                      backbone=tiny_vit, store=store, encoder="torch", progress=False, log=lambda m: None)
+    again = train_decoder(data, tmp_path / "again.pt", DecoderTrainConfig(
+        batch_size=4, max_steps=2, eval_every=2, warmup_steps=1, max_rounds=2, val_rounds=2, init_decoder="boxes"),
+        backbone=routed, store=store, encoder="torch", progress=False, log=lambda m: None)
+    assert again.card["init_decoder"] == {"name": "boxes", "sha256": card["decoder_sha256"]}
+    assert again.card["answers_boxes"] is False and "init_decoder" in again.card["validation"]

@@ -98,6 +98,12 @@ def test_evaluate_on_volumes_reports_dice_per_click(tmp_path: Path, capsys) -> N
         assert volume["slices_missed"][0] == max(abs(first - filled[0]), abs(last - filled[-1]))
         assert summary["within_one_slice_after_box"] == float(volume["slices_missed"][0] <= 1)
     assert (out / "dice_vs_clicks.png").stat().st_size > 0
+    central = tmp_path / "central"  # the first box on the central slice of the object (issue 18's protocol)
+    code = main(["evaluate", "--data", str(folder), "--policy", "oracle", "--first", "box", "--clicks", "1",
+                 "--box-slice", "central", "--out", str(central), "--no-progress"])
+    assert code == 0, capsys.readouterr().err
+    report = json.loads((central / "metrics.json").read_text())
+    assert "central" in json.dumps(report) and report["policies"]["oracle"]["per_volume"][0]["dice"][0] > 0.6
 
 
 def test_slice_range_and_how_many_slices_it_misses() -> None:

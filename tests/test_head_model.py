@@ -64,6 +64,40 @@ def test_batched_features_equal_single(tiny_vit) -> None:
         torch.testing.assert_close(single.click_maps, batched.click_maps[b:b + 1])
 
 
+def test_features_come_from_the_decoder_the_backbone_routes_the_prompt_to(tiny_vit) -> None:
+    """With a click decoder loaded, prompts that give the decoder clicks are decoded by it (the head reads the logits
+    of the decoder it runs on), a box alone by the backbone's own (or by the click decoder when it answers boxes)."""
+    import copy
+
+    from monai_baldsam.head.features import DecoderClicks, FeatureConfig
+
+    backbone = copy.deepcopy(tiny_vit)
+    backbone.click_prompt_encoder = copy.deepcopy(backbone.prompt_encoder)
+    backbone.click_mask_decoder = copy.deepcopy(backbone.mask_decoder)
+    with torch.no_grad():
+        for param in backbone.click_mask_decoder.parameters():
+            param.add_(0.05 * torch.randn_like(param))
+    emb = _embedding(backbone)
+    extractor = FeatureExtractor(backbone, FeatureConfig(decoder_clicks=DecoderClicks.ALWAYS))
+    points = torch.tensor([[[10.0, 20.0]]]), torch.tensor([[1]])
+    box = torch.tensor([[5.0, 6.0, 50.0, 40.0]])
+
+    def reference(pe, decoder, with_points: bool) -> torch.Tensor:
+        sparse, dense = pe(points=points if with_points else None, boxes=box, masks=None)
+        return run_mask_decoder(decoder, emb, pe.get_dense_pe(), sparse, dense)[0]
+
+    click = HeadPrompts.single(points[0], points[1], box)
+    logits, _ = extractor.decode(emb, click, click.boxes_sam_xy, click.has_box)
+    torch.testing.assert_close(logits, reference(backbone.click_prompt_encoder, backbone.click_mask_decoder, True))
+    assert (logits - reference(backbone.prompt_encoder, backbone.mask_decoder, True)).abs().max() > 1e-3
+    alone = HeadPrompts.single(None, None, box)
+    logits, _ = extractor.decode(emb, alone, alone.boxes_sam_xy, alone.has_box)
+    torch.testing.assert_close(logits, reference(backbone.prompt_encoder, backbone.mask_decoder, False))
+    backbone.click_decoder_for_boxes = True
+    logits, _ = extractor.decode(emb, alone, alone.boxes_sam_xy, alone.has_box)
+    torch.testing.assert_close(logits, reference(backbone.click_prompt_encoder, backbone.click_mask_decoder, False))
+
+
 def test_box_from_previous_mask(tiny_vit) -> None:
     extractor = FeatureExtractor(tiny_vit)
     prev = torch.full((1, 1, 16, 16), -5.0)

@@ -1,4 +1,4 @@
-"""Each shipped head and UncertainSAM heads file has the configuration that produced it in ``configs/``: the card's
+"""Each shipped head, decoder and UncertainSAM heads file has the configuration that produced it in ``configs/``: the card's
 recorded settings equal the file's, the card names the file and its hash, and ``baldsam train-head|train-usam
 --config`` reads it (command-line options win; an unknown key is refused, by name)."""
 
@@ -13,12 +13,14 @@ import pytest
 
 from monai_baldsam.cli.main import main
 from monai_baldsam.data_paths import data_root
+from monai_baldsam.decoder.config import load_decoder_config
 from monai_baldsam.head.checkpoint import head_decoder
 from monai_baldsam.head.registry import SHIPPED_HEADS, WEIGHTS_DIR
 from monai_baldsam.head.train import trainer as head_trainer
 from monai_baldsam.head.train.config import load_head_config
 from monai_baldsam.head.train.scaffold import TrainResult
 from monai_baldsam.sam.checkpoints import file_sha256
+from monai_baldsam.sam.decoders import SHIPPED_DECODERS, WEIGHTS_DIR as DECODER_WEIGHTS
 from monai_baldsam.usam.checkpoint import SHIPPED_USAM
 from monai_baldsam.usam.train import trainer as usam_trainer
 from monai_baldsam.usam.train.config import USAM_OPTIONS, load_usam_config
@@ -27,6 +29,24 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 USAM_WEIGHTS = Path(usam_trainer.__file__).resolve().parents[1] / "weights"
 #: settings added to TrainConfig after a head was trained, with the value that reproduces that head
 ADDED_SINCE = {"general_v0": {"uncertain_click_fraction": 0.0}}
+#: settings added to DecoderTrainConfig after a decoder was trained, with the value that reproduces it
+DECODER_ADDED_SINCE = {"clicks_v1": {"train_boxes": False, "init_decoder": "original"}}
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED_DECODERS))
+def test_each_shipped_decoder_card_matches_its_config(name: str) -> None:
+    card = _card(DECODER_WEIGHTS / f"{SHIPPED_DECODERS[name]}.json")
+    config_path = CONFIGS / f"decoder_{name}.json"
+    assert (card["config_file"], card["config_sha256"]) == (config_path.name, file_sha256(config_path))
+    backbone, data, train = load_decoder_config(config_path)
+    assert backbone == card["backbone"]
+    assert asdict(train) == {**card["train_config"], **DECODER_ADDED_SINCE.get(name, {})}
+    assert data.to_dict() == card["data_config"]
+    assert card.get("answers_boxes", False) == train.train_boxes
+    if train.init_decoder != "original":  # the decoder it started from, by hash
+        assert card["init_decoder"]["name"] == train.init_decoder
+        assert card["init_decoder"]["sha256"] == _card(
+            DECODER_WEIGHTS / f"{SHIPPED_DECODERS[train.init_decoder]}.json")["decoder_sha256"]
 
 
 def _card(path: Path) -> dict[str, Any]:

@@ -40,6 +40,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                         help="first prompt: the ground-truth box, or the click farthest from the mask boundary")
     parser.add_argument("--box-jitter", type=float, default=0.0,
                         help="move each box side by up to this fraction of the box size (seeded; default 0)")
+    parser.add_argument("--box-slice", default="largest", choices=("largest", "central"),
+                        help="volumes only: the first box is on the slice with the largest object area (default) or "
+                             "on the central slice of the object's slice range")
     parser.add_argument("--clicks", type=int, default=20,
                         help="interactions per image N, the first prompt included (default 20)")
     parser.add_argument("--out", required=True, help="output folder (must be new or empty unless --overwrite)")
@@ -92,7 +95,8 @@ def _check_args(args: argparse.Namespace) -> None:
 
 
 def run_volumes(args: argparse.Namespace, start: float) -> int:
-    """``--data`` holds volumes: box on the largest tumour slice, propagation, then volume clicks (Dice per click)."""
+    """``--data`` holds volumes: box on the largest (or central) object slice, propagation, then volume clicks (Dice
+    per click)."""
     from tqdm.auto import tqdm
 
     from monai_baldsam.evaluation.report import check_output_dir, write_volume_report
@@ -106,16 +110,18 @@ def run_volumes(args: argparse.Namespace, start: float) -> int:
         raise ValueError(f"policy {unsupported[0]!r} is not available on volumes: choose among "
                          f"{', '.join(VOLUME_POLICIES)}")
     if args.first != "box":
-        raise ValueError("on volumes the first prompt is the box on the largest tumour slice: use --first box")
+        raise ValueError("on volumes the first prompt is a box on one object slice (--box-slice): use --first box")
     if "bald" in policies and not args.head:
         raise ValueError("the bald policy needs --head (e.g. --head general)")
     out = check_output_dir(args.out, args.overwrite)
     cases = discover_volume_cases(args.data, args.limit)
     segmenter = segmenter_from_args(args)
     results = evaluate_volumes(cases, segmenter, policies, args.clicks, args.seed,
-                               progress=None if args.no_progress else lambda c: tqdm(c, desc="volumes", unit="volume"))
+                               progress=None if args.no_progress else lambda c: tqdm(c, desc="volumes", unit="volume"),
+                               box_on=args.box_slice)
     meta = {"data": str(Path(args.data).expanduser().resolve()), "head": args.head, "backbone": args.backbone,
-            "first": "box on the largest ground-truth slice, then propagation", "seed": args.seed,
+            "decoder": segmenter.predictor.backbone.decoder_name,
+            "first": f"box on the {args.box_slice} ground-truth slice, then propagation", "seed": args.seed,
             "metric": "Dice over the whole volume after every interaction"}
     report = write_volume_report(summarize_volume_results(results), out, meta, overwrite=args.overwrite)
     report["seconds"] = round(time.perf_counter() - start, 2)
@@ -135,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
     apply_threads(args.threads)
     if is_volume_folder(args.data):
         return run_volumes(args, start)
+    if args.box_slice != "largest":
+        raise ValueError(f"--box-slice {args.box_slice} applies to folders of volumes only; {args.data} holds 2D images")
     policies = parse_policy_names(args.policy)
     out = check_output_dir(args.out, args.overwrite)
     cases = discover_cases(args.data, args.datalist_key, args.limit)  # validate everything before loading the model

@@ -12,7 +12,11 @@ whichever comes first; the card records which, with the device.
 
 A box alone stays with the checkpoint's own decoder (the routing of
 :meth:`~monai_baldsam.sam.model.SamBackbone.decoder_modules`): in a box-first session the first round is decoded
-by it without a loss, and the trained decoder learns every round that holds a click, fed the original's mask.
+by it without a loss, and the trained decoder learns every round that holds a click, fed the original's mask. With
+``train_boxes`` (a domain decoder, e.g. small MR structures where the original's box masks are poor) the trained
+decoder learns the box rounds too, including the empty volume slices prompted by their neighbour's box (so that
+propagation stops at the structure's ends), and its file says that it answers a box alone as well. Training may
+start from a shipped decoder (``init_decoder``, e.g. ``clicks_v1``) instead of the checkpoint's own.
 
 Never train or tune on ``dev/``: it is for measuring only.
 """
@@ -79,6 +83,10 @@ class DecoderTrainConfig:
     grad_clip: float = 1.0
     val_rounds: int = 5
     seed: int = 0
+    #: the trained decoder also learns (and then answers) a box alone
+    train_boxes: bool = False
+    #: the decoder training starts from: ``original`` (the checkpoint's own) or a shipped decoder (``clicks_v1``)
+    init_decoder: str = "original"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_steps < 1 or self.eval_every < 1:
@@ -99,6 +107,13 @@ def _targets(items: Sequence[TrainItem], device: torch.device) -> tuple[torch.Te
     return target, valid
 
 
+def _route(backbone: SamBackbone, trainable: tuple[torch.nn.Module, torch.nn.Module], clicks: bool,
+           boxes_too: bool) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """The pair that answers a prompt during training and validation: ``trainable`` for a prompt with clicks (and
+    for a box alone when ``boxes_too``), else the backbone's own (a box alone)."""
+    return trainable if clicks or boxes_too else (backbone.prompt_encoder, backbone.mask_decoder)
+
+
 def _embeddings(items: Sequence[TrainItem], device: torch.device) -> torch.Tensor:
     return torch.cat([i.embedding for i in items]).to(device, torch.float32)
 
@@ -106,12 +121,12 @@ def _embeddings(items: Sequence[TrainItem], device: torch.device) -> torch.Tenso
 @torch.no_grad()
 def validate_decoder(backbone: SamBackbone, prompt_encoder: torch.nn.Module, mask_decoder: torch.nn.Module,
                      items: Sequence[TrainItem], n_rounds: int, batch_size: int = 16,
-                     feed_mask: bool = True) -> dict[str, list[float]]:
+                     feed_mask: bool = True, boxes_too: bool = False) -> dict[str, list[float]]:
     """Mean IoU after each of ``n_rounds`` interactions on the low-resolution grid, box first and click first
     (deterministic first prompts, oracle error clicks, previous logits fed back); images without the object are
     left out. Prompts with clicks go to ``prompt_encoder`` / ``mask_decoder``, a box alone to the backbone's own
-    (the routing of :meth:`~monai_baldsam.sam.model.SamBackbone.decoder_modules`); with ``feed_mask`` False the
-    click decoder is not given the previous logits."""
+    (the routing of :meth:`~monai_baldsam.sam.model.SamBackbone.decoder_modules`; with ``boxes_too`` the given pair
+    answers a box alone too); with ``feed_mask`` False the click decoder is not given the previous logits."""
     items = [i for i in items if not i.is_empty]
     if not items:
         raise ValueError("validation needs at least one image with the object")
@@ -127,7 +142,7 @@ def validate_decoder(backbone: SamBackbone, prompt_encoder: torch.nn.Module, mas
             target, valid = _targets(batch, device)
             for r in range(n_rounds):
                 clicks, previous = has_clicks(state), state.prev_logits
-                modules = (prompt_encoder, mask_decoder) if clicks else (backbone.prompt_encoder, backbone.mask_decoder)
+                modules = _route(backbone, (prompt_encoder, mask_decoder), clicks, boxes_too)
                 if clicks and not feed_mask:
                     state.prev_logits = None
                 out = decode(*modules, embeddings, state, is_single_click(state))
@@ -141,10 +156,12 @@ def validate_decoder(backbone: SamBackbone, prompt_encoder: torch.nn.Module, mas
 
 
 def choose_mask_feedback(backbone: SamBackbone, prompt_encoder: torch.nn.Module, mask_decoder: torch.nn.Module,
-                         val: Sequence[TrainItem], n_rounds: int) -> tuple[bool, dict[str, dict[str, list[float]]]]:
+                         val: Sequence[TrainItem], n_rounds: int, boxes_too: bool = False
+                         ) -> tuple[bool, dict[str, dict[str, list[float]]]]:
     """Whether the click decoder should be given the previous logits (SAM's mask feedback), chosen on the validation
     images by the mean of the box-first and click-first curves; returns ``(choice, curves of both)``."""
-    curves = {name: validate_decoder(backbone, prompt_encoder, mask_decoder, val, n_rounds, feed_mask=on)
+    curves = {name: validate_decoder(backbone, prompt_encoder, mask_decoder, val, n_rounds, feed_mask=on,
+                                     boxes_too=boxes_too)
               for name, on in (("on", True), ("off", False))}
     return _score(curves["on"]) >= _score(curves["off"]), curves
 
@@ -172,7 +189,7 @@ def _train_step(backbone: SamBackbone, modules: tuple[torch.nn.Module, torch.nn.
         if n_rounds > first_quiet and rng.random() < config.no_click_probability else -1
     total, counted = 0.0, 0
     for r in range(n_rounds):
-        if not has_clicks(state):  # a box alone: the original decoder answers it (routing), nothing to train
+        if not has_clicks(state) and not config.train_boxes:  # a box alone: the original decoder answers it
             with torch.no_grad():
                 out = decode(backbone.prompt_encoder, backbone.mask_decoder, embeddings, state, False)
         else:
@@ -195,9 +212,11 @@ def _data_card(items: Sequence[TrainItem]) -> list[dict[str, str]]:
 
 def _fit(backbone: SamBackbone, train: list[TrainItem], val: list[TrainItem], config: DecoderTrainConfig,
          progress: bool, log: Callable[[str], None]) -> tuple[dict[str, Any], list[dict[str, Any]], str]:
-    """Train a copy of the backbone's decoder; returns ``(best state, validation history, stop reason)``."""
-    prompt_encoder = copy.deepcopy(backbone.prompt_encoder).train().requires_grad_(True)
-    mask_decoder = copy.deepcopy(backbone.mask_decoder).train().requires_grad_(True)
+    """Train a copy of the backbone's click decoder (its own when none is loaded); returns ``(best state, validation
+    history, stop reason)``."""
+    start_pe, start_md = backbone.decoder_modules(True)
+    prompt_encoder = copy.deepcopy(start_pe).train().requires_grad_(True)
+    mask_decoder = copy.deepcopy(start_md).train().requires_grad_(True)
     params = [*prompt_encoder.parameters(), *mask_decoder.parameters()]
     optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -210,7 +229,8 @@ def _fit(backbone: SamBackbone, train: list[TrainItem], val: list[TrainItem], co
 
     def evaluate(step: int) -> None:
         prompt_encoder.eval(), mask_decoder.eval()
-        curves = validate_decoder(backbone, prompt_encoder, mask_decoder, val, config.val_rounds)
+        curves = validate_decoder(backbone, prompt_encoder, mask_decoder, val, config.val_rounds,
+                                  boxes_too=config.train_boxes)
         prompt_encoder.train(), mask_decoder.train()
         entry = {"step": step, "seconds": round(budget.elapsed, 1), "score": round(_score(curves), 5),
                  "train_loss": round(float(np.mean(losses)), 5) if losses else None, **curves}
@@ -254,9 +274,10 @@ def train_decoder(data: DecoderDataConfig, out: str | Path, config: DecoderTrain
     if Path(out).suffix != ".pt":
         raise ValueError(f"the decoder file must end in .pt, got {out}")
     out, card_path = checked_outputs(out, overwrite)
-    model = training_backbone(backbone, device)
-    if model.decoder_name != "original":
-        raise ValueError(f"train from the original decoder; the backbone runs {model.decoder_name!r}")
+    model = training_backbone(backbone, device, config.init_decoder)
+    if model.decoder_name != config.init_decoder:
+        raise ValueError(f"training starts from decoder {config.init_decoder!r} (init_decoder) but the backbone runs "
+                         f"{model.decoder_name!r}")
     started = time.monotonic()
     train_cases, val_cases = select_cases(data)
     runner = make_encoder(model, encoder)
@@ -268,14 +289,20 @@ def train_decoder(data: DecoderDataConfig, out: str | Path, config: DecoderTrain
     log(f"{len(train)} training and {len(val)} validation images ({time.monotonic() - started:.0f} s)")
     baseline = validate_decoder(model, model.prompt_encoder, model.mask_decoder, val, config.val_rounds)
     log(f"original decoder: validation box {baseline['box']} click {baseline['click']}")
+    start = None
+    if config.init_decoder != "original":
+        start = validate_decoder(model, *model.decoder_modules(True), val, config.val_rounds)
+        log(f"{config.init_decoder} (start): validation box {start['box']} click {start['click']}")
     fit_started = time.monotonic()
     best, history, reason = _fit(model, train, val, config, progress, log)
-    trained_pe, trained_md = copy.deepcopy(model.prompt_encoder), copy.deepcopy(model.mask_decoder)
+    trained_pe, trained_md = (copy.deepcopy(m) for m in model.decoder_modules(True))
     trained_pe.load_state_dict(best["prompt_encoder"])
     trained_md.load_state_dict(best["mask_decoder"])
-    feedback, feedback_curves = choose_mask_feedback(model, trained_pe, trained_md, val, config.val_rounds)
+    feedback, feedback_curves = choose_mask_feedback(model, trained_pe, trained_md, val, config.val_rounds,
+                                                     config.train_boxes)
     log(f"mask feedback to the click decoder: {'on' if feedback else 'off'} ({feedback_curves})")
-    meta = {"train_config": asdict(config), "best_step": best["step"], "mask_feedback": feedback}
+    meta = {"train_config": asdict(config), "best_step": best["step"], "mask_feedback": feedback,
+            "answers_boxes": config.train_boxes, "init_decoder": config.init_decoder}
     written = save_decoder(out, model, trained_pe, trained_md, meta, overwrite=overwrite)
     card = {
         "decoder_file": written.name, "decoder_sha256": file_sha256(written), "backbone": model.name,
@@ -285,8 +312,10 @@ def train_decoder(data: DecoderDataConfig, out: str | Path, config: DecoderTrain
         "host": platform.machine(), "torch": torch.__version__, "stop_reason": reason, "best_step": best["step"],
         "train_seconds": round(time.monotonic() - fit_started, 1),
         **config_record(config_file),
-        "validation": {"original_decoder": baseline, "history": history, "mask_feedback": feedback_curves},
-        "mask_feedback": feedback,
+        "validation": {"original_decoder": baseline, **({"init_decoder": start} if start else {}),
+                       "history": history, "mask_feedback": feedback_curves},
+        "mask_feedback": feedback, "answers_boxes": config.train_boxes,
+        "init_decoder": {"name": config.init_decoder, "sha256": model.decoder_sha256},
         "data": {"train": _data_card(train), "val": _data_card(val)},
     }
     write_card(card_path, card, overwrite=True)

@@ -2,7 +2,8 @@
 whole volume after every interaction.
 
 A volume session (:class:`~monai_baldsam.volume.VolumeSession` with a Bayesian head as its click model) starts from
-the ground truth's bounding box on the slice with the largest tumour area (interaction 1) and propagates. Each
+the ground truth's bounding box on the slice with the largest tumour area (or on the central slice of its range,
+``box_on="central"``; interaction 1) and propagates. Each
 further interaction is one click at a voxel ``(i, j, k)``: the simulated user answers its polarity from the ground
 truth, the clicked slice is re-segmented by the head with the slice's box and every click on it, and the result
 re-propagates outward from there. Policies:
@@ -126,8 +127,9 @@ def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: str, n_interactions: int,
-                       rng: np.random.Generator, name: str = "") -> VolumeSessionResult:
-    """One simulated session on a volume (see the module docstring); ``segmenter`` must carry a head for ``bald``."""
+                       rng: np.random.Generator, name: str = "", box_on: str = "largest") -> VolumeSessionResult:
+    """One simulated session on a volume (see the module docstring); ``segmenter`` must carry a head for ``bald``;
+    the first box is on the ``box_on`` slice (``largest`` or ``central``, :func:`first_box`)."""
     if policy not in VOLUME_POLICIES:
         raise ValueError(f"unknown volume policy {policy!r}: choose one of {', '.join(VOLUME_POLICIES)}")
     if n_interactions < 1:
@@ -137,7 +139,7 @@ def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: s
     session = segmenter.session(image)
     spacing = session.spacing_ijk
     start = time.perf_counter()
-    session.update(first_box(truth, session.axis), propagate=True)
+    session.update(first_box(truth, session.axis, on=box_on), propagate=True)
     label = session.label()[0].numpy().astype(bool)
     result = VolumeSessionResult(name, policy, [_dice(label, truth)], seconds=[time.perf_counter() - start],
                                  truth_slices=slice_range(truth, session.axis),
@@ -172,10 +174,10 @@ def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: s
 
 
 def evaluate_volumes(cases: Sequence[VolumeCase], segmenter: Segmenter, policies: Sequence[str], n_interactions: int,
-                     seed: int = 0, progress: Callable[[Sequence[VolumeCase]], object] | None = None
-                     ) -> list[VolumeSessionResult]:
-    """Every policy on every volume; a volume's slices are encoded once and shared by its policies (the segmenter's
-    embedding cache)."""
+                     seed: int = 0, progress: Callable[[Sequence[VolumeCase]], object] | None = None,
+                     box_on: str = "largest") -> list[VolumeSessionResult]:
+    """Every policy on every volume, the first box on the ``box_on`` slice; a volume's slices are encoded once and
+    shared by its policies (the segmenter's embedding cache)."""
 
     results = []
     for case in (progress(cases) if progress is not None else cases):
@@ -183,7 +185,8 @@ def evaluate_volumes(cases: Sequence[VolumeCase], segmenter: Segmenter, policies
         truth = load_mask(case.mask, reference=image)[0].numpy().astype(bool)
         for policy in policies:
             rng = session_rng(seed, case.name, f"volume:{policy}")
-            results.append(run_volume_session(segmenter, image, truth, policy, n_interactions, rng, case.name))
+            results.append(run_volume_session(segmenter, image, truth, policy, n_interactions, rng, case.name,
+                                              box_on))
     return results
 
 

@@ -221,9 +221,11 @@ class FeatureExtractor:
     def decode(self, image_embeddings: torch.Tensor, prompts: HeadPrompts, boxes: torch.Tensor, has_box: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
         """SAM logits and upscaled embeddings for every prompt: prompts with the same number of decoder tokens
-        share one batched decoder call. Returns ``((B, 1, L, L), (B, Cd, L, L))``."""
+        share one batched decoder call. A group whose prompts give the decoder clicks is decoded by the backbone's
+        click decoder when one is loaded, as the predictor routes it (:meth:`~monai_baldsam.sam.model.SamBackbone.
+        decoder_modules`), so the head reads the logits of the decoder it runs on. Returns
+        ``((B, 1, L, L), (B, Cd, L, L))``."""
         device = self.backbone.device
-        pe = self.backbone.prompt_encoder
         image_embeddings = image_embeddings.to(device)
         boxes, has_box = boxes.to(device, torch.float32), has_box.to(device)
         labels = prompts.labels.to(device)
@@ -245,13 +247,13 @@ class FeatureExtractor:
                 lab = torch.stack([labels[i][kept[k]] for k, i in enumerate(members)])
                 point_arg = (pts, lab)
             box_arg = boxes[index] if boxed else None
+            pe, mask_decoder = self.backbone.decoder_modules(n_points > 0)
             sparse, dense = pe(points=point_arg, boxes=box_arg, masks=None)
             if sparse.shape[0] != len(members):  # no prompt at all: the encoder returns a batch of one
                 sparse = sparse.expand(len(members), -1, -1)
                 dense = dense.expand(len(members), -1, -1, -1)
             embeds = image_embeddings if image_embeddings.shape[0] == 1 else image_embeddings[index]
-            group_logits, group_up = run_mask_decoder(self.backbone.mask_decoder, embeds, pe.get_dense_pe(), sparse,
-                                                      dense)
+            group_logits, group_up = run_mask_decoder(mask_decoder, embeds, pe.get_dense_pe(), sparse, dense)
             if upscaled is None:
                 upscaled = torch.empty((prompts.batch_size, *group_up.shape[1:]), device=device)
             logits[index] = group_logits

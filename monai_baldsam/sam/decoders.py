@@ -6,7 +6,9 @@ mask decoder trained further for clicks on this project's training folders, the 
 validation curves. A loaded click decoder answers every prompt that holds a click (a click alone, clicks after a box,
 with or without the previous mask); a box alone is still answered by the checkpoint's own decoder, which was trained
 for it on far more data (:meth:`~monai_baldsam.sam.model.SamBackbone.decoder_modules`), so box results do not
-move. A decoder file holds only these two modules (fp16, under 10 MB), is verified against its card's
+move. A domain decoder (``hippocampus_v1``: small MR structures, where the original decoder's box masks are poor and
+never stop at the structure's ends) is trained on box rounds too and answers every prompt; its file says so
+(``answers_boxes``). A decoder file holds only these two modules (fp16, under 10 MB), is verified against its card's
 SHA-256 and refused on another backbone or encoder checkpoint.
 
 ``original`` always selects the backbone's own decoder, so that earlier results reproduce.
@@ -38,7 +40,9 @@ DECODER_FORMAT = "monai_baldsam.decoder/1"
 ORIGINAL_DECODER = "original"
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: name -> file stem in ``weights/``
-SHIPPED_DECODERS: dict[str, str] = {"clicks_v1": "lite_medsam_clicks_v1"}
+SHIPPED_DECODERS: dict[str, str] = {"clicks_v1": "lite_medsam_clicks_v1",
+                                    #: clicks_v1 fine-tuned on train/hippocampus, box rounds too (answers boxes)
+                                    "hippocampus_v1": "lite_medsam_hippocampus_v1"}
 #: backbone name -> the decoder user-facing entry points take when none is asked for
 DEFAULT_DECODERS: dict[str, str] = {"lite_medsam": "clicks_v1"}
 #: decoders that follow point prompts without a head (the original LiteMedSAM one does not)
@@ -112,6 +116,7 @@ def apply_decoder(backbone: SamBackbone, decoder: str | os.PathLike[str], sha256
     backbone.click_mask_decoder = modules[1].eval().requires_grad_(False)
     meta = payload.get("meta", {})
     backbone.click_mask_feedback = bool(meta.get("mask_feedback", True)) if isinstance(meta, dict) else True
+    backbone.click_decoder_for_boxes = bool(meta.get("answers_boxes", False)) if isinstance(meta, dict) else False
     backbone.decoder_name = found.name
     backbone.decoder_sha256 = actual
     return backbone

@@ -40,6 +40,9 @@ class SamBackbone(nn.Module):
         self.click_mask_decoder: nn.Module | None = None
         #: whether the click decoder is given the previous low-resolution logits (chosen on validation, in its file)
         self.click_mask_feedback = True
+        #: whether the loaded decoder also answers a box alone (a domain decoder trained on box rounds, its file says
+        #: so); otherwise a box alone goes to the checkpoint's own decoder
+        self.click_decoder_for_boxes = False
         self.register_buffer("pixel_mean", torch.tensor(pixel_mean, dtype=torch.float32).view(-1, 1, 1), False)
         self.register_buffer("pixel_std", torch.tensor(pixel_std, dtype=torch.float32).view(-1, 1, 1), False)
 
@@ -49,8 +52,10 @@ class SamBackbone(nn.Module):
 
     def decoder_modules(self, has_clicks: bool) -> tuple[nn.Module, nn.Module]:
         """``(prompt_encoder, mask_decoder)`` for a prompt with or without clicks: the click-trained pair for a prompt
-        holding a click (when one is loaded), else the checkpoint's own (a box alone, a mask alone)."""
-        if has_clicks and self.click_mask_decoder is not None and self.click_prompt_encoder is not None:
+        holding a click (when one is loaded), else the checkpoint's own (a box alone, a mask alone), unless the
+        loaded decoder was trained on box rounds too (:attr:`click_decoder_for_boxes`): then it answers every prompt."""
+        routed = has_clicks or self.click_decoder_for_boxes
+        if routed and self.click_mask_decoder is not None and self.click_prompt_encoder is not None:
             return self.click_prompt_encoder, self.click_mask_decoder
         return self.prompt_encoder, self.mask_decoder
 
