@@ -327,6 +327,21 @@ def _eval_usam_dev(item: ResultFile) -> str:
     return "".join(parts)
 
 
+def _small_structure(item: ResultFile) -> str:
+    """small_structure_train / small_structure_val: per model and stop rule, one box on the central slice then
+    propagation, on training (validation-split) volumes."""
+    record = item.record
+    rows = [[f"`{name}`", _num(entry.get("mean_dice")), _num(entry.get("mean_box_slice_iou")),
+             _num(entry.get("median_slices_missed"), 1), _num(entry.get("within_one_slice"), 2),
+             ", ".join(f"{k} {v}" for k, v in sorted(entry.get("stops", {}).items()))]
+            for name, entry in record["summary"].items()]
+    where = record.get("decoder_config") or f"train/{record.get('domain')}"
+    return (f"{len(record.get('volumes', []))} volumes ({record.get('split')} split of `{where}`; never dev), one box "
+            "on the truth's central slice, then propagation, no head.\n\n"
+            + _table(["model / stop rule", "mean Dice", "box-slice IoU", "median slices missed",
+                      "share within one slice", "stops"], rows))
+
+
 def _propagation_dev(item: ResultFile) -> str:
     record = item.record
     rows = []
@@ -446,6 +461,8 @@ PAGES: dict[str, tuple[str, Renderer, str]] = {
     "monailabel_load": ("MONAI Label under load", _monailabel_load, "monailabel.md"),
     "propagation_dev": ("Propagation on dev volumes", _propagation_dev, "volumes.md"),
     "eval_volumes_dev": ("Clicks on dev volumes", _eval_volumes_dev, "volumes.md"),
+    "small_structure_train": ("Small structures on training volumes", _small_structure, "volumes.md"),
+    "small_structure_val": ("Small structures on validation volumes", _small_structure, "volumes.md"),
     "decoder_dev": ("Click-trained decoder on dev data", _decoder_dev, "backbones.md"),
     "encoder_throughput": ("Image encoder runtimes", _encoder_throughput, "backbones.md"),
     "cli_latency": ("Command line: waiting for segment and suggest", _cli_latency, "volumes.md"),
