@@ -25,6 +25,8 @@ Volumes and deployment:
 * ``propagation_dev``: how far one box propagates on the dev volumes, LiteMedSAM alone.
 * ``small_structure_train``: small structures on training volumes (hippocampus): stop-rule variants and the
   click-trained decoder for box prompts, Dice and slices missed.
+* ``small_structure_val``: small structures on a decoder's validation volumes: each decoder and stop rule after one
+  box, Dice and slices missed (where ``hippocampus_v1``'s stop rule was chosen).
 * ``eval_volumes_dev``: Dice against clicks on the dev volumes for the volume click policies.
 * ``cli_latency``: ``baldsam segment`` on a picture and the first ``baldsam suggest`` on a volume, command to
   answer, and the import time before them.
