@@ -28,7 +28,6 @@ from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.volumes import first_box, range_error, slice_range
 from monai_baldsam.io import load_image, load_mask
 from monai_baldsam.io.cases import discover_volume_cases
-from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.volume.propagation import PropagationConfig
 from monai_baldsam.volume.stopping import StopRule
@@ -74,7 +73,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cases = discover_volume_cases(domain_dir(args.domain, "train"))[::args.step][:args.volumes]
     segmenter = Segmenter(encoder="auto")  # loads clicks_v1 beside LiteMedSAM's own decoder
-    own_routing = SamBackbone.decoder_modules
+    backbone = segmenter.predictor.backbone
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in [*VARIANTS, CLICK_DECODER]}
     for case in tqdm(cases, desc=args.domain, unit="volume"):
         image = load_image(case.image)
@@ -82,11 +81,11 @@ def main() -> None:
         for name, change in VARIANTS.items():
             rows[name].append({"volume": case.name, **_session_scores(segmenter, image, truth,
                                                                       replace(StopRule(), **change))})
-        SamBackbone.decoder_modules = lambda self, has_clicks: own_routing(self, True)
+        backbone.click_decoder_for_boxes = True  # clicks_v1 answers the box prompts too
         try:
             rows[CLICK_DECODER].append({"volume": case.name, **_session_scores(segmenter, image, truth, StopRule())})
         finally:
-            SamBackbone.decoder_modules = own_routing
+            backbone.click_decoder_for_boxes = False
     record = {"benchmark": "small_structure_train", "domain": args.domain, "split": "train",
               "volumes": [c.name for c in cases], "variants": {**VARIANTS, CLICK_DECODER: "default stop rule"},
               "summary": {name: _summary(r) for name, r in rows.items()}, "rows": rows,

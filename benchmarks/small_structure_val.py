@@ -28,6 +28,7 @@ from benchmarks.results_io import add_common_arguments, parse_args, provenance, 
 from benchmarks.small_structure_train import VARIANTS, _session_scores, _summary
 from monai_baldsam.decoder.config import load_decoder_config
 from monai_baldsam.head.train.data import split_cases
+from monai_baldsam.head.train.volume_slices import VolumeSliceCase
 from monai_baldsam.io import load_image, load_mask
 from monai_baldsam.io.cases import VolumeCase, discover_volume_cases
 from monai_baldsam.sam.embedding_cache import EmbeddingCache
@@ -47,7 +48,7 @@ def validation_volumes(decoder_config: str | Path) -> list[VolumeCase]:
     chosen: list[VolumeCase] = []
     for folder in data.folders:
         _, val = split_cases([folder], data.val_fraction, data.seed, data.max_images or None)
-        names = {case.volume for _, case in val if hasattr(case, "volume")}
+        names = {case.volume for _, case in val if isinstance(case, VolumeSliceCase)}
         chosen += [case for case in discover_volume_cases(folder) if case.name in names]
     if not chosen:
         raise ValueError(f"decoder config {decoder_config} has no validation volumes (no volume folder in 'data')")

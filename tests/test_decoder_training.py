@@ -3,6 +3,7 @@ SAM's losses, the decoder file's hash and backbone checks."""
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -131,8 +132,6 @@ def test_box_trained_decoder_answers_boxes_and_training_can_start_from_a_decoder
     """``train_boxes``: the box rounds are learnt (the box-first curve's first round beats the original decoder's)
     and the file says the decoder answers a box alone, which the backbone's routing then follows; ``init_decoder``
     starts a second training from that file and the card names it by hash."""
-    import copy
-
     folder = _synthetic_folder(tmp_path / "synthetic")
     config = DecoderTrainConfig(batch_size=4, lr=2e-3, warmup_steps=2, max_steps=30, eval_every=30, max_rounds=2,
                                 val_rounds=2, time_budget_s=300, train_boxes=True, box_probability=1.0)

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from monai_baldsam.bayes import LastLayerLaplace
-from monai_baldsam.head.features import FeatureExtractor, HeadPrompts, decoder_channels, run_mask_decoder
+from monai_baldsam.head.features import (
+    DecoderClicks,
+    FeatureConfig,
+    FeatureExtractor,
+    HeadPrompts,
+    decoder_channels,
+    run_mask_decoder,
+)
 from monai_baldsam.head.model import HeadConfig, PredictionHead
 
 
@@ -67,10 +76,6 @@ def test_batched_features_equal_single(tiny_vit) -> None:
 def test_features_come_from_the_decoder_the_backbone_routes_the_prompt_to(tiny_vit) -> None:
     """With a click decoder loaded, prompts that give the decoder clicks are decoded by it (the head reads the logits
     of the decoder it runs on), a box alone by the backbone's own (or by the click decoder when it answers boxes)."""
-    import copy
-
-    from monai_baldsam.head.features import DecoderClicks, FeatureConfig
-
     backbone = copy.deepcopy(tiny_vit)
     backbone.click_prompt_encoder = copy.deepcopy(backbone.prompt_encoder)
     backbone.click_mask_decoder = copy.deepcopy(backbone.mask_decoder)
