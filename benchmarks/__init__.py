@@ -16,6 +16,7 @@ Click policies and heads (2D dev images, validation images of the training split
 Decoder, encoder, UncertainSAM:
 
 * ``decoder_dev``: the click-trained decoder against LiteMedSAM's original one on the full dev folders.
+* ``box_alone_val``: who answers a box alone, the head or the decoder, chosen on a head's validation images.
 * ``encoder_throughput``: the image encoder's runtimes (OpenVINO) against the fp32 eager PyTorch baseline.
 * ``eval_usam_dev``: UncertainSAM heads: how well the predicted IoU ranks masks, what the stop rule saves.
 * ``usam_cost``: what UncertainSAM's quality costs per call on CPU.

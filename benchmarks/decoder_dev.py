@@ -7,9 +7,11 @@ than 0.005 below the original" criterion (paired bootstrap over images). Writes
 ``benchmarks/results/decoder_dev[_<variant>]_cpu.json`` and ``.png``.
 
 With ``--head NAME`` the model under test is that Bayesian head on the decoder it was trained with (its MAP mask), the
-record's variant the head's file name.
+record's variant the head's file name; ``--box-alone decoder`` has the decoder answer a box without clicks
+(:class:`~monai_baldsam.head.click_model.BoxAlone`; default: the head file's setting), variant ``<head>_box_decoder``.
 
-    python -m benchmarks.decoder_dev [--domains busi,busbra,...] [--encoder auto] [--head general_v2] [--variant LABEL]
+    python -m benchmarks.decoder_dev [--domains busi,busbra,...] [--encoder auto] [--head general_v2]
+        [--box-alone head|decoder] [--variant LABEL]
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from benchmarks.results_io import add_common_arguments, parse_args, provenance, 
 from monai_baldsam.data_paths import data_root
 from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.evaluation.statistics import paired_bootstrap
-from monai_baldsam.head.click_model import load_head_click_model
+from monai_baldsam.head.click_model import BoxAlone, load_head_click_model
 from monai_baldsam.head.registry import resolve_head
 from monai_baldsam.interaction.metrics import summarize_curves
 from monai_baldsam.interaction.model import ClickModel, SamClickModel, load_click_model
@@ -85,12 +87,16 @@ def main() -> None:
     parser.add_argument("--clicks", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--head", default=None, help="a Bayesian head (shipped name or file) on its own decoder")
+    parser.add_argument("--box-alone", choices=[b.value for b in BoxAlone], default=None,
+                        help="who answers a box without clicks (default: the head file's setting)")
     add_common_arguments(parser)
     args = parse_args(parser)
     if args.head:
         found = resolve_head(args.head)
-        new = load_head_click_model(found.path, head_sha256=found.sha256, encoder=args.encoder, cache_items=128)
-        args.variant = args.variant or found.path.stem
+        new = load_head_click_model(found.path, head_sha256=found.sha256, encoder=args.encoder, cache_items=128,
+                                    box_alone=args.box_alone)
+        suffix = "_box_decoder" if args.box_alone == BoxAlone.DECODER.value else ""
+        args.variant = args.variant or f"{found.path.stem}{suffix}"
     else:
         new = load_click_model(decoder=args.decoder, encoder=args.encoder, cache_items=128)
     original = load_click_model(decoder="original", cache_items=1)

@@ -8,7 +8,8 @@ import torch
 
 from monai_baldsam.head.checkpoint import load_head, save_head
 from monai_baldsam.head.click_model import EXTRA_KEYS, BayesianHeadClickModel
-from monai_baldsam.interaction.model import ClickModel
+from monai_baldsam.head.features import HeadPrompts
+from monai_baldsam.interaction.model import ClickModel, prompt_tensors
 from monai_baldsam.sam.backbones import build_sam_vit
 from monai_baldsam.sam.checkpoints import CheckpointError, file_sha256
 from monai_baldsam.sam.predictor import SamPredictor
@@ -91,3 +92,38 @@ def test_checkpoint_refuses_other_backbone_bad_hash_and_corrupt_file(tiny_vit, t
     torch.save({"weights": torch.zeros(2)}, foreign)
     with pytest.raises(CheckpointError, match="not a head checkpoint"):
         load_head(foreign, tiny_vit)
+
+
+def test_box_alone_answered_by_the_decoder(tiny_vit, tiny_head, tmp_path) -> None:
+    """``box_alone='decoder'``: a box without clicks gives exactly SAM's decoder mask (with the head's maps); any prompt
+    with a click is still the head's; the head file's meta sets the default; Monte Carlo maps are refused."""
+    head, laplace = tiny_head
+    predictor = SamPredictor(tiny_vit)
+    by_head = BayesianHeadClickModel(predictor, head, laplace)
+    by_decoder = BayesianHeadClickModel(predictor, head, laplace, box_alone="decoder")
+    assert by_head.signature != by_decoder.signature
+    embedding = by_head.encode(_image())
+    box = np.array([2, 3, 45, 35])
+    decoded = by_decoder.predict(embedding, None, None, box, None)
+    headed = by_head.predict(embedding, None, None, box, None)
+    inputs = by_decoder.extractor(embedding.features, _box_prompt(by_decoder, embedding, box))
+    torch.testing.assert_close(decoded.low_res_logits, inputs.sam_logits.cpu())
+    assert not torch.allclose(headed.low_res_logits, decoded.low_res_logits)
+    assert decoded.extras["mutual_information"].shape == (40, 52)
+    assert not np.array_equal(decoded.extras["mutual_information"], headed.extras["mutual_information"])
+    clicks = (np.array([[10, 12]]), np.array([1]))
+    torch.testing.assert_close(by_decoder.predict(embedding, *clicks, box, decoded.low_res_logits).low_res_logits,
+                               by_head.predict(embedding, *clicks, box, decoded.low_res_logits).low_res_logits)
+    path = save_head(tmp_path / "head.pt", head, laplace, tiny_vit, meta={"box_alone": "decoder"})
+    trained = load_head(path, tiny_vit)
+    assert BayesianHeadClickModel.from_trained(predictor, trained).box_alone.value == "decoder"
+    assert BayesianHeadClickModel.from_trained(predictor, trained, box_alone="head").box_alone.value == "head"
+    with pytest.raises(ValueError, match="quadrature"):
+        BayesianHeadClickModel(predictor, head, laplace, uncertainty="mc", box_alone="decoder")
+    with pytest.raises(ValueError, match="box_alone|BoxAlone|valid"):
+        BayesianHeadClickModel(predictor, head, laplace, box_alone="sometimes")
+
+
+def _box_prompt(model: BayesianHeadClickModel, embedding, box: np.ndarray) -> HeadPrompts:
+    coords, labels, box_t = prompt_tensors(model.predictor, embedding, None, None, box)
+    return HeadPrompts.single(coords, labels, box_t, None)

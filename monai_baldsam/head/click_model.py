@@ -38,7 +38,7 @@ from monai_baldsam.sam.encoder_runtime import EncoderRuntime, make_encoder
 from monai_baldsam.sam.geometry import postprocess_low_res_logits, preprocess_shape
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
-__all__ = ["UncertaintyMethod", "EXTRA_KEYS", "BayesianHeadClickModel", "load_head_click_model"]
+__all__ = ["UncertaintyMethod", "BoxAlone", "EXTRA_KEYS", "BayesianHeadClickModel", "load_head_click_model"]
 
 #: The uncertainty maps returned in :attr:`ModelOutput.extras`.
 EXTRA_KEYS: tuple[str, ...] = ("mutual_information", "predictive_entropy", "expected_entropy")
@@ -49,6 +49,14 @@ class UncertaintyMethod(str, Enum):
 
     QUADRATURE = "quadrature"  # deterministic Gauss-Hermite over each pixel's logit (n_samples nodes)
     MC = "mc"  # n_samples weight samples from a generator seeded per call
+
+
+class BoxAlone(str, Enum):
+    """Who answers a prompt that is a box and no click (the first interaction of a box session)."""
+
+    HEAD = "head"  # the head's MAP mask, as for every other prompt
+    DECODER = "decoder"  # the decoder's own mask (the head only adds its uncertainty around it): a box alone is
+    # answered exactly as without a head, and the head corrects from the first click on
 
 
 class BayesianHeadClickModel:
@@ -66,11 +74,15 @@ class BayesianHeadClickModel:
             label at its pixel counts ``click_weight`` pixels; :func:`~monai_baldsam.bayes.conditioning.
             condition_on_labels`), so that a click updates the layer's weights for the whole image; 0 (default): the
             trained posterior as it is.
+        box_alone: :class:`BoxAlone`, who answers a box without clicks (default ``head``); with ``decoder`` the
+            mask is the decoder's and the uncertainty maps are the head's posterior variance around the decoder's
+            logit.
     """
 
     def __init__(self, predictor: SamPredictor, head: PredictionHead, laplace: LastLayerLaplace,
                  uncertainty: UncertaintyMethod | str = UncertaintyMethod.QUADRATURE, n_samples: int = 32,
-                 seed: int = 0, name: str = "head", click_weight: float = 0.0) -> None:
+                 seed: int = 0, name: str = "head", click_weight: float = 0.0,
+                 box_alone: BoxAlone | str = BoxAlone.HEAD) -> None:
         if laplace.n_channels != head.n_channels:
             raise ValueError(f"the posterior has {laplace.n_channels} inputs but the head's last layer has "
                              f"{head.n_channels}")
@@ -86,18 +98,29 @@ class BayesianHeadClickModel:
         if click_weight < 0:
             raise ValueError(f"click_weight must be >= 0, got {click_weight}")
         self.click_weight = float(click_weight)
+        self.box_alone = BoxAlone(box_alone)
+        if self.box_alone is BoxAlone.DECODER and self.uncertainty is UncertaintyMethod.MC:
+            raise ValueError("box_alone='decoder' needs uncertainty='quadrature': its maps are computed around the "
+                             "decoder's logit, which Monte Carlo weight samples of the head do not give")
         self.extractor = FeatureExtractor(predictor.backbone, head.config.features)
 
     @classmethod
-    def from_trained(cls, predictor: SamPredictor, trained: TrainedHead, **kwargs: object) -> BayesianHeadClickModel:
-        """From :func:`~monai_baldsam.head.checkpoint.load_head`'s result."""
+    def from_trained(cls, predictor: SamPredictor, trained: TrainedHead, box_alone: BoxAlone | str | None = None,
+                     **kwargs: object) -> BayesianHeadClickModel:
+        """From :func:`~monai_baldsam.head.checkpoint.load_head`'s result; ``box_alone`` ``None`` takes the head
+        file's own setting (its ``meta["box_alone"]``, ``head`` when absent)."""
         name = f"head@{(trained.sha256 or 'unsaved')[:16]}"
-        return cls(predictor, trained.head, trained.laplace, name=name, **kwargs)  # type: ignore[arg-type]
+        if box_alone is None:
+            box_alone = str(trained.meta.get("box_alone", BoxAlone.HEAD.value))
+        return cls(predictor, trained.head, trained.laplace, name=name, box_alone=box_alone,
+                   **kwargs)  # type: ignore[arg-type]
 
     @property
     def signature(self) -> str:
         conditioned = f"+clicks{self.click_weight:g}" if self.click_weight else ""
-        return f"{self.predictor.backbone.signature}+{self.name}+{self.uncertainty.value}{self.n_samples}{conditioned}"
+        box = "+box_decoder" if self.box_alone is BoxAlone.DECODER else ""
+        return (f"{self.predictor.backbone.signature}+{self.name}+{self.uncertainty.value}{self.n_samples}"
+                f"{conditioned}{box}")
 
     def encode(self, image: torch.Tensor) -> SliceEmbedding:
         """Encode one SAM image ``1 x 3 x H x W`` in [0, 1] (through the predictor's cache)."""
@@ -119,6 +142,11 @@ class BayesianHeadClickModel:
             logits = self.head.combine(output.phi, output.sam_skip, theta)
             scale = torch.linalg.cholesky(covariance)
             mean, variance = logit_moments(features, theta, scale, diagonal=False)
+        boxes_alone = self._boxes_alone(prompts).to(logits.device)
+        if bool(boxes_alone.any()):  # the decoder's logit, with the head's variance around it
+            logits = torch.where(boxes_alone.view(-1, 1, 1, 1), inputs.sam_logits, logits)
+            decoder_mean = torch.nn.functional.avg_pool2d(inputs.sam_logits, 2).reshape(mean.shape)
+            mean = torch.where(boxes_alone.view(-1, *([1] * (mean.ndim - 1))), decoder_mean, mean)
         if self.uncertainty is UncertaintyMethod.QUADRATURE:
             maps = gaussian_logit_uncertainty_maps(mean, variance, n_points=self.n_samples)
         else:
@@ -130,6 +158,12 @@ class BayesianHeadClickModel:
                                                                            generator))
             maps = uncertainty_maps(probs)
         return logits, variance[:, None], {k: maps[k][:, None] for k in EXTRA_KEYS}
+
+    def _boxes_alone(self, prompts: HeadPrompts) -> torch.Tensor:
+        """``(B,)`` bool: the prompts the decoder answers (``box_alone='decoder'``: a box and no click)."""
+        if self.box_alone is BoxAlone.HEAD:
+            return torch.zeros(prompts.batch_size, dtype=torch.bool)
+        return prompts.has_box.cpu() & ~(prompts.labels.cpu() >= 0).any(dim=1)
 
     def _conditioned_posterior(self, features: torch.Tensor, prompts: HeadPrompts
                                ) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -194,12 +228,14 @@ def load_head_click_model(path: str | os.PathLike[str], backbone: str = DEFAULT_
                           head_sha256: str | None = None, device: str | torch.device = "cpu", cache_items: int = 64,
                           uncertainty: UncertaintyMethod | str = UncertaintyMethod.QUADRATURE, n_samples: int = 32,
                           seed: int = 0, click_weight: float = 0.0,
-                          encoder: EncoderRuntime | str = EncoderRuntime.TORCH) -> BayesianHeadClickModel:
+                          encoder: EncoderRuntime | str = EncoderRuntime.TORCH,
+                          box_alone: BoxAlone | str | None = None) -> BayesianHeadClickModel:
     """Backbone (verified) with the decoder the head was trained on + head file (verified when ``head_sha256`` is
-    given) as a click model; ``encoder`` says how the image encoder runs."""
+    given) as a click model; ``encoder`` says how the image encoder runs, ``box_alone`` who answers a box alone
+    (:class:`BoxAlone`; ``None``: the head file's setting)."""
     model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256,
                           decoder=head_decoder(path))
     trained = load_head(path, model, sha256=head_sha256)
     predictor = SamPredictor(model, EmbeddingCache(max_items=cache_items), encoder=make_encoder(model, encoder))
     return BayesianHeadClickModel.from_trained(predictor, trained, uncertainty=uncertainty, n_samples=n_samples,
-                                               seed=seed, click_weight=click_weight)
+                                               seed=seed, click_weight=click_weight, box_alone=box_alone)
