@@ -18,7 +18,8 @@ from benchmarks import results_io
 from benchmarks.results_io import DirtyTreeError, check_clean_tree, gpu_tag, result_path, write_json
 
 BENCHMARKS = Path(benchmarks.__file__).resolve().parent
-HELPERS = {"__init__", "results_io", "timing", "head_validation", "docs_results", "docs_performance", "gpu_encoders"}
+HELPERS = {"__init__", "results_io", "timing", "head_validation", "docs_results", "docs_performance", "docs_pages",
+           "docs_markdown", "gpu_encoders"}
 
 
 def _benchmark_modules() -> list[Path]:
