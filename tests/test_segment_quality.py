@@ -229,7 +229,7 @@ def test_monailabel_volume_request_judges_from_the_session_decode(dev_dir, brain
             os.unlink(label_file)
 
 
-@pytest.mark.parametrize("head", [None, "general"])
+@pytest.mark.parametrize("head", [None, "general", "general_v2"])
 def test_cli_segment_picture_decodes_once_with_the_old_report(head: str | None, dev_dir, tmp_path: Path,
                                                                monkeypatch, capsys) -> None:
     from monai_baldsam.cli import segment_cmd
@@ -251,10 +251,11 @@ def test_cli_segment_picture_decodes_once_with_the_old_report(head: str | None, 
     out = tmp_path / "mask.png"
     argv = ["segment", str(image_path), "--box", ",".join(str(int(v)) for v in BOX), "--fg", "180,170",
             "--out", str(out), "--usam", "general"] + (["--head", head] if head else [])
-    if head is None:
-        # Without a head the click goes to the click-trained decoder (clicks_v1); the UncertainSAM heads were trained
-        # on LiteMedSAM's own decoder's tokens, so asking for them on this click is refused, with nothing written
-        # (LiteMedSAM's own decoder, which these heads judge, ignores clicks and is refused for them too).
+    if head in (None, "general_v2"):
+        # Without a head, or with a head trained on it (general_v2), the click goes to the click-trained decoder
+        # (clicks_v1); the UncertainSAM heads were trained on LiteMedSAM's own decoder's tokens, so asking for them on
+        # this click is refused, with nothing written (LiteMedSAM's own decoder, which these heads judge, ignores
+        # clicks and is refused for them too).
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert "judge" in err and "--usam none" in err and "--head general" in err and not out.exists()

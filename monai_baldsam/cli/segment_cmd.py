@@ -95,11 +95,11 @@ def _usam_name(value: str, backbone: str) -> str | None:
 def _usam_for_clicks(usam: str | None, asked: str, segmenter: Segmenter, prompts: UserPrompts
                      ) -> tuple[str | None, str | None]:
     """``(heads, note)``: the shipped UncertainSAM heads read the original decoder's tokens, so clicks decoded by a
-    click-trained decoder (no head) get no quality with ``--usam auto`` (a note says why) and are refused with named
-    heads."""
+    click-trained decoder (alone, or under a head trained on it such as ``general_v2``) get no quality with
+    ``--usam auto`` (a note says why) and are refused with named heads."""
     clicks = bool(len(prompts.foreground) or len(prompts.background))
     backbone = segmenter.predictor.backbone
-    if usam is None or not clicks or segmenter.click_model is not None or backbone.click_mask_decoder is None:
+    if usam is None or not clicks or backbone.click_mask_decoder is None:
         return usam, None
     if asked == "auto":
         return None, (f"no UncertainSAM quality: its heads judge {backbone.name}'s original decoder, and these clicks "
