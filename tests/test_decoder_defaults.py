@@ -4,6 +4,7 @@ on, and the shipped decoder file is hash-checked."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 from pathlib import Path
@@ -81,3 +82,31 @@ def test_shipped_decoder_is_small_hash_checked_and_carded(tmp_path: Path) -> Non
     shutil.copy(found.path.with_suffix(".json"), damaged.with_suffix(".json"))  # the card's hash: the good file's
     with pytest.raises(CheckpointError, match="SHA-256"):
         apply_decoder(load_backbone("lite_medsam"), damaged)
+
+
+def test_default_head_on_pictures_leaves_a_box_alone_to_the_decoder(tmp_path: Path, dev_dir, capsys) -> None:
+    """``--head auto`` (the default): general_v2 on a 2D picture, whose box alone is LiteMedSAM's own mask (the
+    decoder answers it); ``--head none`` is the decoder alone; a volume, ``--decoder`` or ``--checkpoint`` take no head."""
+    from monai_baldsam.cli import model_args
+    from monai_baldsam.head.registry import DEFAULT_2D_HEAD
+
+    assert model_args._DEFAULT_2D_HEAD == DEFAULT_2D_HEAD  # spelled twice: --help does not import the registry
+    image = dev_dir("busi") / "images" / "benign_002.png"
+    masks = {}
+    for head in ("auto", "none"):
+        out = tmp_path / f"{head}.png"
+        argv = ["segment", str(image), "--box", "215,107,265,132", "--out", str(out), "--usam", "none"]
+        assert main(argv + ([] if head == "auto" else ["--head", head])) == 0
+        report = json.loads(capsys.readouterr().out)
+        assert report["head"] == (DEFAULT_2D_HEAD if head == "auto" else None)
+        masks[head] = np.array(Image.open(out)) > 127
+    overlap = (masks["auto"] & masks["none"]).sum() / (masks["auto"] | masks["none"]).sum()
+    assert masks["none"].any() and overlap > 0.995, f"the default head changed a box-alone mask: IoU {overlap:.4f}"
+    for argv, volume, expected in [([], True, None), (["--decoder", "clicks_v1"], False, None),
+                                   (["--checkpoint", "my.pth"], False, None), ([], False, DEFAULT_2D_HEAD),
+                                   (["--head", "general"], True, "general")]:
+        args = argparse.Namespace(head="auto", backbone="lite_medsam", checkpoint=None, decoder=None)
+        for flag, value in zip(argv[::2], argv[1::2]):
+            setattr(args, flag.lstrip("-"), value)
+        model_args.resolve_auto_head(args, is_volume=volume)
+        assert args.head == expected, (argv, volume)

@@ -12,8 +12,10 @@ from monai_baldsam.cli.model_args import (
     add_backbone_arguments,
     add_bundle_argument,
     add_checkpoint_sha256_argument,
+    add_head_argument,
     add_runtime_model_arguments,
     apply_bundle,
+    resolve_auto_head,
     segmenter_from_args,
 )
 from monai_baldsam.cli.runtime_args import add_device_argument, add_threads_argument, apply_threads, check_threads
@@ -48,9 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output folder (must be new or empty unless --overwrite)")
     add_backbone_arguments(parser, checkpoint_sha256=False)
     add_runtime_model_arguments(parser)
-    parser.add_argument("--head", default=None,
-                        help="Bayesian prediction head: general, ultrasound|busi, polyp|kvasir, skin|ph2, or a head "
-                             "file; needed by the bald and entropy policies")
+    add_head_argument(parser, "decodes every interaction; needed by the bald and entropy policies")
     add_checkpoint_sha256_argument(parser)
     add_bundle_argument(parser)
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
@@ -139,7 +139,9 @@ def run(args: argparse.Namespace) -> int:
     apply_bundle(args)
     _check_args(args)
     apply_threads(args.threads)
-    if is_volume_folder(args.data):
+    volumes = is_volume_folder(args.data)
+    resolve_auto_head(args, is_volume=volumes)
+    if volumes:
         return run_volumes(args, start)
     if args.box_slice != "largest":
         raise ValueError(f"--box-slice {args.box_slice} applies to folders of volumes only; {args.data} holds 2D images")
@@ -150,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
     model = click_model_from_args(args)
     runs = evaluate(cases, model, policies, [args.first], args.clicks, args.seed, args.box_jitter,
                     progress=not args.no_progress)
-    meta = {"backbone": args.backbone, "checkpoint": args.checkpoint, "device": str(args.device),
+    meta = {"backbone": args.backbone, "checkpoint": args.checkpoint, "head": args.head, "model": model.signature,
+            "device": str(args.device),
             "data": str(Path(args.data).expanduser().resolve()), "limit": args.limit,
             "datalist_key": args.datalist_key}
     report = write_runs(runs, out, meta, overwrite=args.overwrite)

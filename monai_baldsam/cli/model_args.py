@@ -10,10 +10,17 @@ if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
     from monai_baldsam.segmentation import Segmenter
     from monai_baldsam.transforms.intensity import WindowIntensity
 
-__all__ = ["BACKBONE_HELP", "add_backbone_arguments", "add_checkpoint_sha256_argument", "add_bundle_argument",
-           "add_runtime_model_arguments", "apply_bundle", "segmenter_from_args"]
+__all__ = ["BACKBONE_HELP", "AUTO_HEAD", "NO_HEAD", "add_backbone_arguments", "add_checkpoint_sha256_argument",
+           "add_bundle_argument", "add_head_argument", "add_runtime_model_arguments", "apply_bundle",
+           "resolve_auto_head", "segmenter_from_args"]
 
 BACKBONE_HELP = "lite_medsam (default), vit_b, vit_l or vit_h"
+#: ``--head``'s default: the shipped click-native head on 2D pictures with the default model, no head otherwise
+AUTO_HEAD = "auto"
+#: ``--head none``: the decoder alone
+NO_HEAD = "none"
+#: registry.DEFAULT_2D_HEAD, spelled here so that --help does not import the head package
+_DEFAULT_2D_HEAD = "general_v2"
 
 
 def add_backbone_arguments(parser: argparse.ArgumentParser, backbone_help: str = BACKBONE_HELP,
@@ -47,15 +54,38 @@ def add_bundle_argument(parser: argparse.ArgumentParser) -> None:
                              "baldsam_skin_lesion, baldsam_brain_mri; `baldsam bundles` lists them) instead of --head")
 
 
+def add_head_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """Add ``--head`` with the ``auto`` default (see :func:`resolve_auto_head`); ``what`` says what the head does."""
+    parser.add_argument("--head", default=AUTO_HEAD,
+                        help=f"Bayesian prediction head ({what}): auto (default: {_DEFAULT_2D_HEAD}, the head trained "
+                             f"on the click-trained decoder, for 2D pictures with the default model; none for "
+                             f"volumes, --decoder or --checkpoint), none (the decoder alone), general, "
+                             f"ultrasound|busi, polyp|kvasir, skin|ph2, brain_mri|brats, {_DEFAULT_2D_HEAD}, or a "
+                             f"head file")
+
+
+def resolve_auto_head(args: argparse.Namespace, is_volume: bool) -> None:
+    """Turn ``--head auto`` / ``none`` into a head name or None: ``auto`` is ``general_v2``
+    (:data:`~monai_baldsam.head.registry.DEFAULT_2D_HEAD`) for a 2D input with the default model (``lite_medsam``, no
+    ``--checkpoint``, no ``--decoder``: the decoder it was trained on), else no head (volumes: measured without it)."""
+    head = getattr(args, "head", None)
+    if head == NO_HEAD:
+        args.head = None
+    elif head == AUTO_HEAD:
+        default_model = (getattr(args, "backbone", "lite_medsam") == "lite_medsam"
+                         and not getattr(args, "checkpoint", None) and getattr(args, "decoder", None) is None)
+        args.head = _DEFAULT_2D_HEAD if default_model and not is_volume else None
+
+
 def apply_bundle(args: argparse.Namespace, default_head: str | None = None) -> None:
     """Set ``args.head`` (and ``args.backbone``) from ``args.bundle`` when given; else fill ``default_head`` in for a
-    missing ``--head``. Giving both ``--bundle`` and ``--head`` is an error."""
+    missing ``--head``. Giving both ``--bundle`` and ``--head`` (other than ``auto``) is an error."""
     name = getattr(args, "bundle", None)
     if not name:
         if default_head is not None and getattr(args, "head", None) is None:
             args.head = default_head
         return
-    if getattr(args, "head", None) is not None:
+    if getattr(args, "head", None) not in (None, AUTO_HEAD):
         raise ValueError("give either --bundle or --head, not both: a bundle brings its own head")
     from monai_baldsam.bundle.heads import bundle_head
     from monai_baldsam.bundles import bundle_metadata

@@ -16,8 +16,10 @@ from monai_baldsam.cli.input_args import add_image_argument, add_volume_argument
 from monai_baldsam.cli.model_args import (
     add_backbone_arguments,
     add_bundle_argument,
+    add_head_argument,
     add_runtime_model_arguments,
     apply_bundle,
+    resolve_auto_head,
     segmenter_from_args,
 )
 from monai_baldsam.cli.prompt_args import add_prompt_arguments, prompts_from_args
@@ -48,10 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     add_backbone_arguments(parser)
     add_runtime_model_arguments(parser)
     add_bundle_argument(parser)
-    parser.add_argument("--head", default=None,
-                        help="decode the prompted slices with a Bayesian prediction head (general, ultrasound|busi, "
-                             "polyp|kvasir, skin|ph2, or a head file): needed for clicks with lite_medsam, which "
-                             "ignores point prompts; propagation to other slices keeps SAM's box prompts")
+    add_head_argument(parser, "decodes the prompted slices; propagation to other slices keeps SAM's box prompts")
     parser.add_argument("--usam", default="auto",
                         help="UncertainSAM heads that add each prompted slice's predicted IoU and uncertainty gaps to "
                              "the report (a shipped name, e.g. general, or a heads file); auto (default): the shipped "
@@ -129,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
     apply_bundle(args)
     source = load_image_input(args)
     image, axis = source.image, source.axis
+    resolve_auto_head(args, is_volume=image.ndim == 4)
     propagate = _check_volume_options(image, args.propagate, args.seg_out)
     prompts = source.checked_prompts(prompts_from_args(args))  # checked once, before loading the model
     inputs = source.inputs

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from monai_baldsam.sam.checkpoints import WeightsFile, resolve_weights_file
 
-__all__ = ["WEIGHTS_DIR", "SHIPPED_HEADS", "DEFAULT_HEAD", "HeadFile", "resolve_head"]
+__all__ = ["WEIGHTS_DIR", "SHIPPED_HEADS", "DEFAULT_HEAD", "DEFAULT_2D_HEAD", "HeadFile", "resolve_head"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 
@@ -30,6 +30,10 @@ SHIPPED_HEADS: dict[str, str] = {
 #: aliases by training data set
 _ALIASES = {"busi": "ultrasound", "kvasir": "polyp", "ph2": "skin", "brats": "brain_mri"}
 DEFAULT_HEAD = "general"
+#: the head ``--head auto`` (the default of ``segment`` and ``evaluate``) takes for 2D pictures with the default model
+#: (LiteMedSAM and its click-trained decoder ``clicks_v1``): ``general_v2``, trained on that decoder; it leaves a box
+#: alone to the decoder (its card's ``box_alone``), so a box gives LiteMedSAM's own mask and clicks correct it
+DEFAULT_2D_HEAD = "general_v2"
 
 
 #: a head file and the SHA-256 it must have (``None`` for a user's file without a card)
