@@ -35,6 +35,22 @@ def test_head_masks_are_flagged_and_judged(tiny_vit, tiny_head):
     assert model.last_quality != result.quality
 
 
+def test_a_box_left_to_the_decoder_is_judged_as_the_decoder_s_mask(tiny_vit, tiny_head):
+    """A head with ``box_alone='decoder'`` returns the decoder's mask for a box alone: judged like the plain decoder's
+    (the "from a head" flag off, the same quality); a prompt with a click is still the head's."""
+    predictor = SamPredictor(tiny_vit)
+    heads = _heads(tiny_vit.mask_decoder)
+    head_model = UsamModel(BayesianHeadClickModel(predictor, *tiny_head, box_alone="decoder"), heads)
+    plain = UsamModel(SamClickModel(predictor), heads)
+    embedding = head_model.encode(_image())
+    box = np.array([2.0, 3.0, 40.0, 30.0])
+    by_head, by_decoder = head_model.assess(embedding, None, None, box), plain.assess(embedding, None, None, box)
+    assert by_head.features[0, -1].item() == 0.0
+    torch.testing.assert_close(by_head.features, by_decoder.features, atol=1e-4, rtol=1e-4)
+    clicked = head_model.assess(embedding, np.array([[20.0, 20.0]]), np.array([1]), box)
+    assert clicked.features[0, -1].item() == 1.0
+
+
 def test_plain_decoder_and_whole_image_box(tiny_vit):
     model = UsamModel(SamClickModel(SamPredictor(tiny_vit)), _heads(tiny_vit.mask_decoder))
     assert not model.from_head

@@ -159,6 +159,11 @@ class BayesianHeadClickModel:
             maps = uncertainty_maps(probs)
         return logits, variance[:, None], {k: maps[k][:, None] for k in EXTRA_KEYS}
 
+    def decoder_answers(self, point_labels: np.ndarray | None, box_xy: np.ndarray | None) -> bool:
+        """Whether this prompt's mask is the decoder's own (``box_alone='decoder'`` and a box without clicks)."""
+        clicks = point_labels is not None and len(np.asarray(point_labels).reshape(-1)) > 0
+        return self.box_alone is BoxAlone.DECODER and box_xy is not None and not clicks
+
     def _boxes_alone(self, prompts: HeadPrompts) -> torch.Tensor:
         """``(B,)`` bool: the prompts the decoder answers (``box_alone='decoder'``: a box and no click)."""
         if self.box_alone is BoxAlone.HEAD:

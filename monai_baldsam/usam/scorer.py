@@ -85,12 +85,16 @@ class UsamModel:
         with TokenCapture(self.predictor.backbone.mask_decoder) as capture:
             output = self.click_model.predict(embedding, point_coords_xy, point_labels, box_xy, mask_input)
         tokens = capture.last()
-        quality, features = self.judge(embedding, tokens, output.low_res_logits)
+        # a head that leaves a box alone to the decoder returns the decoder's own mask: judged as such
+        answered_by_decoder = getattr(self.click_model, "decoder_answers", None)
+        from_head = self.from_head and not (answered_by_decoder is not None
+                                            and answered_by_decoder(point_labels, box_xy))
+        quality, features = self.judge(embedding, tokens, output.low_res_logits, from_head=from_head)
         return Assessment(output=output, quality=quality, features=features, tokens=tokens)
 
     @torch.no_grad()
-    def judge(self, embedding: SliceEmbedding, tokens: DecoderTokens,
-              low_res_logits: torch.Tensor | np.ndarray) -> tuple[MaskQuality, torch.Tensor]:
+    def judge(self, embedding: SliceEmbedding, tokens: DecoderTokens, low_res_logits: torch.Tensor | np.ndarray,
+              from_head: bool | None = None) -> tuple[MaskQuality, torch.Tensor]:
         """The quality of a mask made by a decoder call whose tokens were captured (:class:`TokenCapture`), without
         decoding again: for a caller that decodes itself (a volume session's prompted slices). The decode must be
         the one this model's :meth:`assess` would make (the wrapped click model's, or SAM's decoder on the same
@@ -100,6 +104,7 @@ class UsamModel:
             embedding: the slice's embedding (its ``original_hw`` decides the valid low-resolution grid).
             tokens: the captured tokens of that one decoder call (batch of one).
             low_res_logits: the judged mask's low-resolution logits, ``L x L`` values (``1 x 1 x L x L``).
+            from_head: whether a prediction head made the mask (default: the wrapped model is a head).
 
         Returns:
             The :class:`MaskQuality` (floats) and the heads' input features ``(1, F)``; :attr:`last_quality` is set.
@@ -109,7 +114,8 @@ class UsamModel:
         backbone = self.predictor.backbone
         valid = valid_low_res(embedding.original_hw, backbone.img_size, int(backbone.low_res_hw[0]), backbone.device)
         logits = torch.as_tensor(low_res_logits).to(backbone.device, torch.float32).reshape(1, 1, *valid.shape)
-        features = quality_features(backbone.mask_decoder, tokens, logits, valid, self.from_head)
+        features = quality_features(backbone.mask_decoder, tokens, logits, valid,
+                                    self.from_head if from_head is None else from_head)
         quality = self.heads(features).item(0)
         self.last_quality = quality
         return quality, features
