@@ -42,7 +42,10 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: name -> file stem in ``weights/``
 SHIPPED_DECODERS: dict[str, str] = {"clicks_v1": "lite_medsam_clicks_v1",
                                     #: clicks_v1 fine-tuned on train/hippocampus, box rounds too (answers boxes)
-                                    "hippocampus_v1": "lite_medsam_hippocampus_v1"}
+                                    "hippocampus_v1": "lite_medsam_hippocampus_v1",
+                                    #: clicks_v1 fine-tuned on brain MR FLAIR (train/brats_mri3d + train/brats2018),
+                                    #: box rounds too (answers boxes)
+                                    "brain_mri_v1": "lite_medsam_brain_mri_v1"}
 #: backbone name -> the decoder user-facing entry points take when none is asked for
 DEFAULT_DECODERS: dict[str, str] = {"lite_medsam": "clicks_v1"}
 #: decoders that follow point prompts without a head (the original LiteMedSAM one does not)
