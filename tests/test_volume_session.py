@@ -371,3 +371,23 @@ def test_uncertainty_cache_is_bounded_and_keys_on_the_prompt() -> None:
     assert cache.get(2, "a") is scores and (cache.hits, cache.misses) == (1, 1)
     with pytest.raises(ValueError, match="positive"):
         SliceUncertaintyCache(max_items=0)
+
+
+def test_a_boxed_slice_is_scored_even_when_its_mask_is_empty(tiny_vit, tiny_head) -> None:
+    """A structure of a few pixels can come out empty on the box's slice: BALD still scores that slice (the box says
+    the object is there) instead of refusing with "nothing is segmented" (the hippocampus dev volumes hit this)."""
+    from types import SimpleNamespace
+
+    from monai_baldsam.volume.scoring import scored_slices
+
+    empty = {5: SimpleNamespace(mask_ab=np.zeros((4, 4), dtype=bool))}
+    assert scored_slices(empty, 12) == [] and scored_slices(empty, 12, boxed=[5]) == [5]
+    full = {5: SimpleNamespace(mask_ab=np.ones((4, 4), dtype=bool))}
+    assert scored_slices(full, 12, boxed=[5]) == [4, 5, 6] and scored_slices(full, 6, boxed=[9]) == [4, 5]
+    predictor = SamPredictor(tiny_vit, EmbeddingCache())
+    session = VolumeSession(_volume(), predictor, window=WindowIntensity("minmax"), config=LENIENT,
+                            click_model=_click_model(tiny_vit, tiny_head, predictor))
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]), propagate=False)
+    session._results[5] = dataclasses.replace(session.results[5], mask_ab=np.zeros_like(session.results[5].mask_ab))
+    assert session.scored_slices() == [5]
+    assert session.uncertainty().slices == (5,)

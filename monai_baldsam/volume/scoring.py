@@ -69,11 +69,12 @@ def slice_scores(output: ModelOutput) -> SliceScores:
                        {k: np.asarray(v, dtype=np.float32) for k, v in output.extras.items()})
 
 
-def scored_slices(results: Mapping[int, SlicePrediction], num_slices: int) -> list[int]:
+def scored_slices(results: Mapping[int, SlicePrediction], num_slices: int, boxed: Iterable[int] = ()) -> list[int]:
     """The slices BALD looks at: every slice with a non-empty result, plus the slice past each end of every run of
-    such slices (where the object may continue)."""
+    such slices (where the object may continue), plus the ``boxed`` slices (where the user drew a box: the object is
+    there even when its mask came out empty, e.g. a structure of a few pixels)."""
     filled = sorted(i for i, r in results.items() if r.mask_ab.any())
-    chosen = set(filled)
+    chosen = set(filled) | {int(i) for i in boxed if 0 <= int(i) < num_slices}
     for index in filled:
         for step in (-1, 1):
             near = index + step

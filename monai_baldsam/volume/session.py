@@ -431,8 +431,10 @@ class VolumeSession:
     # ----------------------------------------------------------------- uncertainty
     def scored_slices(self) -> list[int]:
         """The slices BALD looks at (:func:`~monai_baldsam.volume.scoring.scored_slices`): every slice with a
-        non-empty result, plus the slice past each end of every run of such slices."""
-        return scored_slices(self._results, self.num_slices)
+        non-empty result, plus the slice past each end of every run of such slices, plus every slice the user drew a
+        box on (even if its mask came out empty)."""
+        boxed = [index for index, prompt in self._user_prompts.items() if prompt.box_xyxy is not None]
+        return scored_slices(self._results, self.num_slices, boxed)
 
     def _scoring_prompt(self, index: int) -> SlicePrompt | None:
         """The prompt a slice's maps are decoded with (:func:`~monai_baldsam.volume.scoring.scoring_prompt`)."""
