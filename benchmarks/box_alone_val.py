@@ -111,7 +111,7 @@ def main() -> None:
                             **{s.value: c.round(4).tolist() for s, c in curves.items()}}}
     path = result_path("box_alone_val", "cpu", args.variant or found.path.stem)
     write_json(path, record, args.allow_dirty)
-    _plot({d: r for d, r in rows.items()}, path)
+    _plot(rows, path)
 
 
 if __name__ == "__main__":

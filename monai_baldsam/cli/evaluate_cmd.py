@@ -153,8 +153,7 @@ def run(args: argparse.Namespace) -> int:
     runs = evaluate(cases, model, policies, [args.first], args.clicks, args.seed, args.box_jitter,
                     progress=not args.no_progress)
     meta = {"backbone": args.backbone, "checkpoint": args.checkpoint, "head": args.head, "model": model.signature,
-            "device": str(args.device),
-            "data": str(Path(args.data).expanduser().resolve()), "limit": args.limit,
+            "device": str(args.device), "data": str(Path(args.data).expanduser().resolve()), "limit": args.limit,
             "datalist_key": args.datalist_key}
     report = write_runs(runs, out, meta, overwrite=args.overwrite)
     report["seconds"] = round(time.perf_counter() - start, 2)

@@ -160,9 +160,12 @@ class BayesianHeadClickModel:
         return logits, variance[:, None], {k: maps[k][:, None] for k in EXTRA_KEYS}
 
     def decoder_answers(self, point_labels: np.ndarray | None, box_xy: np.ndarray | None) -> bool:
-        """Whether this prompt's mask is the decoder's own (``box_alone='decoder'`` and a box without clicks)."""
-        clicks = point_labels is not None and len(np.asarray(point_labels).reshape(-1)) > 0
-        return self.box_alone is BoxAlone.DECODER and box_xy is not None and not clicks
+        """Whether this prompt's mask is the decoder's own (``box_alone='decoder'`` and a box without clicks): the
+        one-prompt form of :meth:`_boxes_alone`, for callers that hold the user's prompt (UncertainSAM's judge)."""
+        labels = np.zeros(0) if point_labels is None else np.asarray(point_labels).reshape(-1)
+        prompts = HeadPrompts(torch.zeros((1, labels.size, 2)), torch.as_tensor(labels, dtype=torch.int64)[None],
+                              torch.zeros((1, 4)), torch.tensor([box_xy is not None]))
+        return bool(self._boxes_alone(prompts)[0])
 
     def _boxes_alone(self, prompts: HeadPrompts) -> torch.Tensor:
         """``(B,)`` bool: the prompts the decoder answers (``box_alone='decoder'``: a box and no click)."""
