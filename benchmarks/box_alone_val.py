@@ -1,8 +1,8 @@
 """Who should answer a box alone, the head or the decoder? Chosen on a head's validation images (issue: a
 click-native model; never on dev).
 
-Protocol: the head's validation split (its card's ``data.val``), encoded with the CLI's default encoder runtime
-(embeddings kept in the on-disk store), box first, 10 interactions with oracle clicks and the previous logits fed back,
+Protocol: the head's validation split (its card's ``data.val``), encoded once with the CLI's default encoder runtime
+and run through the evaluation's runner (what ``baldsam evaluate`` does), box first, 10 interactions with oracle clicks and the previous logits fed back,
 seed 0, once with each :class:`~monai_baldsam.head.click_model.BoxAlone` setting on the same embeddings. Reports per
 domain and over all images mIoU after the box, @5 and @10, NoC90, the decoder-minus-head difference of each with a
 95 % paired bootstrap interval over images, and which differences are beyond noise. Writes
@@ -19,30 +19,27 @@ import time
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
 
 from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
+from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.evaluation.statistics import paired_bootstrap
-from monai_baldsam.head.click_model import BoxAlone, load_head_click_model
+from monai_baldsam.head.click_model import BayesianHeadClickModel, BoxAlone, load_head_click_model
 from monai_baldsam.head.registry import resolve_head
-from monai_baldsam.head.train.data import TrainItem, card_cases, load_items
-from monai_baldsam.head.train.embedding_store import EmbeddingStore
+from monai_baldsam.head.train.data import card_cases
 from monai_baldsam.interaction.metrics import number_of_clicks, summarize_curves
-from monai_baldsam.interaction.policies import make_policy
-from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
-from monai_baldsam.sam.predictor import SliceEmbedding
 
-
-def _curves(model, items: list[TrainItem], clicks: int, seed: int, desc: str) -> np.ndarray:
-    """``(n_items, clicks)`` IoU after each interaction, box first, oracle clicks."""
-    policy = make_policy("oracle")
-    curves = []
-    for n, item in enumerate(tqdm(items, desc=desc, unit="image")):
-        embedding = SliceEmbedding(item.embedding, item.original_hw)
-        rng = np.random.default_rng([seed, n])
-        first = run_first_interaction(model, embedding, make_first_prompt(item.truth, "box", rng))
-        curves.append(run_session(model, embedding, item.truth, policy, first, clicks, rng).iou)
-    return np.asarray(curves, dtype=np.float64)
+def _curves(models: dict[BoxAlone, BayesianHeadClickModel], cases: list, clicks: int, seed: int
+            ) -> dict[BoxAlone, np.ndarray]:
+    """``setting -> (n_images, clicks)`` IoU after each interaction, box first, oracle clicks (the evaluation's own
+    runner, as ``baldsam evaluate``); one domain at a time, so the shared cache holds its images for both settings."""
+    curves: dict[BoxAlone, list[np.ndarray]] = {setting: [] for setting in models}
+    for domain in sorted({d for d, _ in cases}):
+        chosen = [case for d, case in cases if d == domain]
+        for setting, model in models.items():
+            run = evaluate(chosen, model, ["oracle"], ["box"], clicks, seed, progress=True)
+            curves[setting].append(run[("box", "oracle")].iou_curves())
+        models[BoxAlone.HEAD].predictor.cache.clear()
+    return {setting: np.concatenate(parts) for setting, parts in curves.items()}
 
 
 def _compare(head: np.ndarray, decoder: np.ndarray, seed: int) -> dict:
@@ -90,14 +87,15 @@ def main() -> None:
     args = parse_args(parser)
     found = resolve_head(args.head)
     card = json.loads(found.path.with_suffix(".json").read_text())
-    models = {setting: load_head_click_model(found.path, head_sha256=found.sha256, encoder=args.encoder,
-                                             box_alone=setting) for setting in BoxAlone}
-    predictor = models[BoxAlone.HEAD].predictor
+    by_head = load_head_click_model(found.path, head_sha256=found.sha256, encoder=args.encoder, cache_items=128,
+                                    box_alone=BoxAlone.HEAD)
+    by_decoder = BayesianHeadClickModel(by_head.predictor, by_head.head, by_head.laplace, name=by_head.name,
+                                        box_alone=BoxAlone.DECODER)  # the same predictor: images encoded once
+    models = {BoxAlone.HEAD: by_head, BoxAlone.DECODER: by_decoder}
     started = time.perf_counter()
-    items = [i for i in load_items(card_cases(card, "val"), predictor.backbone, EmbeddingStore(), keep_images=False,
-                                   encoder=predictor.encoder, desc="validation images") if not i.is_empty]
-    curves = {s: _curves(m, items, args.clicks, args.seed, f"box alone: {s.value}") for s, m in models.items()}
-    domains = np.array([item.domain for item in items])
+    cases = sorted(card_cases(card, "val"), key=lambda pair: pair[0])
+    curves = _curves(models, cases, args.clicks, args.seed)
+    domains = np.array([domain for domain, _ in cases])
     rows = {d: _compare(curves[BoxAlone.HEAD][domains == d], curves[BoxAlone.DECODER][domains == d], args.seed)
             for d in sorted(set(domains.tolist()))}
     rows["all"] = _compare(curves[BoxAlone.HEAD], curves[BoxAlone.DECODER], args.seed)
@@ -105,9 +103,9 @@ def main() -> None:
         print(domain, {k: (round(v["mean"], 4), round(v["low"], 4), round(v["high"], 4))
                        for k, v in row["decoder_minus_head"].items()}, flush=True)
     record = {"benchmark": "box_alone_val", **provenance("cpu"), "head": found.path.stem, "head_sha256": found.sha256,
-              "encoder": predictor.encoder.tag, "clicks": args.clicks, "seed": args.seed,
-              "n_images": len(items), "seconds": round(time.perf_counter() - started, 1), "domains": rows,
-              "per_image": {"names": [f"{i.domain}/{i.case.name}" for i in items],
+              "encoder": by_head.predictor.encoder.tag, "clicks": args.clicks, "seed": args.seed,
+              "n_images": len(cases), "seconds": round(time.perf_counter() - started, 1), "domains": rows,
+              "per_image": {"names": [f"{domain}/{case.name}" for domain, case in cases],
                             **{s.value: c.round(4).tolist() for s, c in curves.items()}}}
     path = result_path("box_alone_val", "cpu", args.variant or found.path.stem)
     write_json(path, record, args.allow_dirty)
