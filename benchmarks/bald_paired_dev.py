@@ -10,10 +10,11 @@ IoU difference after interactions 5 and 10 gets a 95 % paired bootstrap interval
 all domains' images pooled (images paired by ``domain/name``); ``beyond_noise`` marks an interval that excludes 0.
 Each policy's share of clicks on an error pixel of the mask before them is recorded too.
 
-Writes ``benchmarks/results/bald_paired_dev[_<variant>]_<device>.json`` and ``.png`` (the intervals, one panel per
-first prompt).
+Writes ``benchmarks/results/bald_paired_dev_<variant>_<device>.json`` (variant: the head's name unless given) and
+``.png`` (the intervals, one panel per first prompt). The images are encoded with the CLI's default runtime
+(``--encoder auto``), as ``baldsam evaluate`` does.
 
-    python -m benchmarks.bald_paired_dev --head general --device cuda
+    python -m benchmarks.bald_paired_dev --config configs/benchmarks/bald_paired_dev_general_v2.json
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=10_000)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the click model's device)")
+    parser.add_argument("--encoder", default="auto", help="the image encoder's runtime (default: the CLI's, auto)")
     add_common_arguments(parser)
     args = parse_args(parser)
     if "bald" not in args.policies:
@@ -103,7 +105,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     started = time.time()
     found = resolve_head(args.head)
-    model = load_head_click_model(found.path, head_sha256=found.sha256, device=args.device)
+    model = load_head_click_model(found.path, head_sha256=found.sha256, device=args.device, encoder=args.encoder)
     summaries: dict[str, list[dict[str, Any]]] = {}
     for domain in args.domains:
         cases = discover_cases(domain_dir(domain), limit=args.limit)
@@ -111,7 +113,7 @@ def main() -> None:
         summaries[domain] = [run_summary(run, {"data": domain}) for run in runs.values()]
     record: dict[str, Any] = {
         "benchmark": "bald_paired_dev", "head": {"name": found.name, "file": found.path.name, "sha256": found.sha256},
-        "domains": list(args.domains), "limit": args.limit, "clicks": args.clicks, "policies": list(args.policies),
+        "encoder": model.predictor.encoder.tag, "domains": list(args.domains), "limit": args.limit, "clicks": args.clicks, "policies": list(args.policies),
         "seed": 0, "bootstrap": {"resamples": args.resamples, "confidence": 0.95, "seed": 0, "at": list(AT)},
         "protocol": "every dev image per domain (sorted by name) unless limit; interaction 1 = the ground-truth box or "
                     "the click farthest from the mask boundary, shared by every policy; then the policy's clicks with "
@@ -126,7 +128,7 @@ def main() -> None:
                   for r in record["paired"][group]]
         print(group, "; ".join(marked), flush=True)
     record.update(seconds=round(time.time() - started, 1), **provenance(args.device))
-    path = result_path("bald_paired_dev", args.device, args.variant)
+    path = result_path("bald_paired_dev", args.device, args.variant or found.name)
     write_json(path, record, args.allow_dirty)
     _plot(record, path)
 
