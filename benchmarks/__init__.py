@@ -28,6 +28,8 @@ Volumes and deployment:
   click-trained decoder for box prompts, Dice and slices missed.
 * ``small_structure_val``: small structures on a decoder's validation volumes: each decoder and stop rule after one
   box, Dice and slices missed (where ``hippocampus_v1``'s stop rule was chosen).
+* ``correction_val``: corrections on validation volumes: a re-propagation rejected on a slice clears or keeps the
+  earlier results beyond it, Dice after every oracle click.
 * ``eval_volumes_dev``: Dice against clicks on the dev volumes for the volume click policies.
 * ``cli_latency``: ``baldsam segment`` on a picture and the first ``baldsam suggest`` on a volume, command to
   answer, and the import time before them.

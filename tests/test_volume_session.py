@@ -84,6 +84,29 @@ def test_correction_that_stops_earlier_clears_the_stale_slices_beyond(tiny_vit) 
     assert all(session.results[k] is before[k] for k in range(8)) and down.cleared == ()
 
 
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_rejected_repropagation_clears_or_keeps_the_earlier_results_beyond(tiny_vit, keep: bool) -> None:
+    session = _session(tiny_vit)
+    session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    before = session.results
+    rejecting = dataclasses.replace(LENIENT.stop, min_area_mm2=1e9)  # every propagated mask is "tiny"
+    session.config = dataclasses.replace(LENIENT, stop=rejecting, keep_past_rejection=keep)
+    up, down = session.update(UserPrompts(box=[12, 10, 8, 25, 20]))
+    assert up.slices == () and up.stop_index == 9 and up.reason is StopReason.TINY and up.rejected is not None
+    assert (up.kept, up.cleared) == (((9, 10, 11), ()) if keep else ((), (9, 10, 11)))
+    assert sorted(session.results) == (list(range(12)) if keep else list(range(9)))
+    assert all(session.results[k] is before[k] for k in [*range(8), *(range(9, 12) if keep else ())])
+    assert down.reason is StopReason.OTHER_CHAIN and down.kept == () and down.cleared == ()
+
+
+def test_keeping_past_a_rejection_has_nothing_to_keep_on_a_first_box(tiny_vit) -> None:
+    rejecting = dataclasses.replace(LENIENT.stop, min_area_mm2=1e9)
+    session = _session(tiny_vit, config=dataclasses.replace(LENIENT, stop=rejecting, keep_past_rejection=True))
+    runs = session.update(UserPrompts(box=[10, 8, 5, 29, 23]))
+    assert [(r.stop_index, r.reason, r.kept) for r in runs] == [(6, StopReason.TINY, ()), (4, StopReason.TINY, ())]
+    assert sorted(session.results) == [5]
+
+
 def test_correction_on_the_seed_slice_repropagates_both_ways(tiny_vit) -> None:
     session = _session(tiny_vit)
     session.update(UserPrompts(box=[10, 8, 5, 29, 23]))

@@ -35,6 +35,7 @@ from monai_baldsam.io.readers import load_image, load_mask
 from monai_baldsam.segmentation import Segmenter
 from monai_baldsam.suggestion import best_volume_click
 from monai_baldsam.transforms.prompts import UserPrompts
+from monai_baldsam.volume.propagation import PropagationConfig
 
 __all__ = ["VOLUME_POLICIES", "VolumeSessionResult", "slice_range", "range_error",
            "first_box", "oracle_voxel", "random_error_voxel", "run_volume_session", "evaluate_volumes",
@@ -127,16 +128,18 @@ def _dice(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: str, n_interactions: int,
-                       rng: np.random.Generator, name: str = "", box_on: str = "largest") -> VolumeSessionResult:
+                       rng: np.random.Generator, name: str = "", box_on: str = "largest",
+                       config: PropagationConfig | None = None) -> VolumeSessionResult:
     """One simulated session on a volume (see the module docstring); ``segmenter`` must carry a head for ``bald``;
-    the first box is on the ``box_on`` slice (``largest`` or ``central``, :func:`first_box`)."""
+    the first box is on the ``box_on`` slice (``largest`` or ``central``, :func:`first_box`); ``config``: the
+    propagation settings (default :class:`~monai_baldsam.volume.PropagationConfig`)."""
     if policy not in VOLUME_POLICIES:
         raise ValueError(f"unknown volume policy {policy!r}: choose one of {', '.join(VOLUME_POLICIES)}")
     if n_interactions < 1:
         raise ValueError(f"the number of interactions must be at least 1, got {n_interactions}")
     if policy == "bald" and segmenter.click_model is None:
         raise ValueError("the bald policy needs a Bayesian prediction head: create the segmenter with head=...")
-    session = segmenter.session(image)
+    session = segmenter.session(image, config)
     spacing = session.spacing_ijk
     start = time.perf_counter()
     session.update(first_box(truth, session.axis, on=box_on), propagate=True)
@@ -175,9 +178,9 @@ def run_volume_session(segmenter: Segmenter, image, truth: np.ndarray, policy: s
 
 def evaluate_volumes(cases: Sequence[VolumeCase], segmenter: Segmenter, policies: Sequence[str], n_interactions: int,
                      seed: int = 0, progress: Callable[[Sequence[VolumeCase]], object] | None = None,
-                     box_on: str = "largest") -> list[VolumeSessionResult]:
-    """Every policy on every volume, the first box on the ``box_on`` slice; a volume's slices are encoded once and
-    shared by its policies (the segmenter's embedding cache)."""
+                     box_on: str = "largest", config: PropagationConfig | None = None) -> list[VolumeSessionResult]:
+    """Every policy on every volume, the first box on the ``box_on`` slice, propagated with ``config``; a volume's
+    slices are encoded once and shared by its policies (the segmenter's embedding cache)."""
 
     results = []
     for case in (progress(cases) if progress is not None else cases):
@@ -186,7 +189,7 @@ def evaluate_volumes(cases: Sequence[VolumeCase], segmenter: Segmenter, policies
         for policy in policies:
             rng = session_rng(seed, case.name, f"volume:{policy}")
             results.append(run_volume_session(segmenter, image, truth, policy, n_interactions, rng, case.name,
-                                              box_on))
+                                              box_on, config))
     return results
 
 

@@ -43,6 +43,10 @@ class PropagationConfig:
         ring_mm: width of the ring around the anchor's mask whose embedding is the object's surroundings (see
             :mod:`monai_baldsam.volume.appearance`).
         max_slices: at most this many slices per direction (``None``: until the rule stops it or the volume ends).
+        keep_past_rejection: when a re-propagation from a corrected slice is rejected by the stop rule at a slice
+            that still holds a result of the earlier run through that slice, keep that result and the ones beyond it
+            (the rule accepted them before) instead of clearing them. A first propagation has nothing to keep, and a
+            corrected slice left empty ("not here") still clears what came through it.
     """
 
     prompt: PropagationPrompt = PropagationPrompt.BOX
@@ -50,6 +54,7 @@ class PropagationConfig:
     stop: StopRule = field(default_factory=StopRule)
     ring_mm: float = 5.0
     max_slices: int | None = None
+    keep_past_rejection: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "prompt", PropagationPrompt(self.prompt))

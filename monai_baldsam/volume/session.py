@@ -8,7 +8,8 @@ Each prompted slice is an *anchor*. From every anchor the result propagates slic
 previous slice's mask giving the next slice's prompt (:func:`propagation_prompt`), until the :class:`StopRule`
 rejects a slice, the volume ends, or the next slice is another anchor or belongs to another anchor's run. Prompting a
 slice again (a correction) replaces its result and re-propagates outward: slices whose result came through the
-corrected slice are recomputed (and cleared beyond the new stop); slices on the other side are left untouched.
+corrected slice are recomputed (and cleared beyond the new stop, or with ``keep_past_rejection`` kept when the stop
+rule rejected the new result there); slices on the other side are left untouched.
 On the slice just past an end, background clicks alone leave it empty, and a foreground click takes the box the next
 propagation step would have given it (the box BALD asked with there).
 
@@ -105,6 +106,8 @@ class PropagationRun:
         stop_index: the slice where it stopped (rejected or blocked); ``None`` when the volume ended.
         reason: why it stopped.
         cleared: slices whose old results depended on the anchor's previous result and were removed.
+        kept: slices whose old results came through the anchor and were kept after a rejection
+            (:attr:`PropagationConfig.keep_past_rejection`), nearest to the anchor first.
         rejected: the result the stop rule rejected at ``stop_index`` (not kept in the volume), for inspection;
             ``None`` when the run stopped for another reason.
     """
@@ -116,6 +119,7 @@ class PropagationRun:
     reason: StopReason
     cleared: tuple[int, ...] = ()
     rejected: SliceResult | None = None
+    kept: tuple[int, ...] = ()
 
 
 def _depends_on(source_anchor: int, anchor: int, direction: int) -> bool:
@@ -381,7 +385,8 @@ class VolumeSession:
 
         Results that came through ``anchor`` are overwritten; the run stops at the first slice the stop rule
         rejects (left empty), at another prompted slice, at a slice of another anchor's run, or at the volume's end.
-        Old results beyond the stop that came through ``anchor`` are cleared.
+        Old results beyond the stop that came through ``anchor`` are cleared, or kept when the stop rule rejected the
+        new result and :attr:`PropagationConfig.keep_past_rejection` is set.
         """
         if anchor not in self._user_prompts:
             raise ValueError(f"slice {anchor} has no prompt: propagation starts from a prompted slice {self.anchors}")
@@ -417,16 +422,25 @@ class VolumeSession:
             done.append(index)
             previous = result
             index += direction
-        cleared: list[int] = []
+        beyond = self._beyond(stop_index, anchor, direction)
+        if rejected_result is not None and self.config.keep_past_rejection:
+            return PropagationRun(anchor, direction, tuple(done), stop_index, reason, (), rejected_result, beyond)
+        for index in beyond:
+            del self._results[index]
+        return PropagationRun(anchor, direction, tuple(done), stop_index, reason, beyond, rejected_result)
+
+    def _beyond(self, stop_index: int | None, anchor: int, direction: int) -> tuple[int, ...]:
+        """The slices from ``stop_index`` on in ``direction`` whose results came through ``anchor`` (up to the first
+        slice that did not, or a prompted slice)."""
+        found: list[int] = []
         index = stop_index if stop_index is not None else self.num_slices
         while 0 <= index < self.num_slices and index not in self._user_prompts:
             current = self._results.get(index)
             if current is None or not _depends_on(current.anchor, anchor, direction):
                 break
-            del self._results[index]
-            cleared.append(index)
+            found.append(index)
             index += direction
-        return PropagationRun(anchor, direction, tuple(done), stop_index, reason, tuple(cleared), rejected_result)
+        return tuple(found)
 
     # ----------------------------------------------------------------- uncertainty
     def scored_slices(self) -> list[int]:
