@@ -24,15 +24,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, save_png, write_json
 from monai_baldsam.data_paths import domain_dir
 from monai_baldsam.evaluation.paired import error_click_shares, paired_comparisons
-from monai_baldsam.evaluation.report import comparison_rows, run_summary
+from monai_baldsam.evaluation.report import comparison_rows, error_click_counts, run_summary
 from monai_baldsam.evaluation.runner import evaluate
 from monai_baldsam.head.click_model import load_head_click_model
 from monai_baldsam.head.registry import resolve_head
+from monai_baldsam.interaction.metrics import summarize_curves
 from monai_baldsam.io.cases import discover_cases
 
 DOMAINS = ("busi", "busbra", "kvasir", "clinicdb", "ph2", "isic2017")
@@ -43,12 +45,15 @@ AT = (5, 10)
 
 def pooled(by_domain: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """The summaries of each policy over every domain's images, case names prefixed by the domain (lists of the same
-    runs per domain, in the same order)."""
+    runs per domain, in the same order): the IoU table (mIoU, NoC, failures, AUC) recomputed from the pooled
+    images' curves, the clicks on error summed."""
     out = []
     for runs in zip(*by_domain.values()):
         per_image = [{**item, "name": f"{domain}/{item['name']}"} for domain, s in zip(by_domain, runs)
                      for item in s["per_image"]]
-        out.append({**runs[0], "data": "all", "per_image": per_image, "n_images": len(per_image)})
+        table = summarize_curves(np.array([item["iou"] for item in per_image], dtype=np.float64))
+        out.append({**runs[0], **table, "data": "all", "per_image": per_image,
+                    "clicks_on_error": error_click_counts(per_image)})
     return out
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+from benchmarks.bald_targets import check_targets, miou
 from benchmarks.docs_markdown import Record, ResultFile, curve_text, fmt_num, fmt_pair, md_table
 
 __all__ = ["Renderer", "PAGES", "TOPICS", "generic_page"]
@@ -276,6 +277,42 @@ def _box_alone_val(item: ResultFile) -> str:
                         "@5: decoder - head", "@10: decoder - head", "NoC90: decoder - head"], rows))
 
 
+def _bald_paired_dev(item: ResultFile) -> str:
+    record = item.record
+    policies, groups = list(record["policies"]), [*record["domains"], "all"]
+    others = [p for p in policies if p != "bald"]
+    firsts = list(dict.fromkeys(r["first"] for r in record["table"][groups[0]]))
+    n_images = {g: next((r["n"] for r in record["table"][g]), "-") for g in groups}
+    scores = [[f"{g} ({n_images[g]})", first,
+               *(fmt_pair(miou(record, g, first, p, 5), miou(record, g, first, p, 10)) for p in policies)]
+              for g in groups for first in firsts]
+
+    def paired(at: int) -> list[list[str]]:
+        rows = []
+        for g in groups:
+            for first in firsts:
+                found = {r["other_policy"]: r for r in record["paired"][g] if r["first"] == first and r["at"] == at}
+                rows.append([g, first, *(_interval(found[o], 3) if o in found else "-" for o in others)])
+        return rows
+
+    shares = []
+    for g in groups:
+        by = {(r["policy"], r["first"]): r["share"] for r in record["clicks_on_error"][g]}
+        shares.append([g, *(fmt_pair(by.get((p, "box")), by.get((p, "click")), 2) for p in policies)])
+    targets = [[t["target"], "yes" if t["met"] else "**no**", t["value"]] for t in check_targets(record)]
+    boot = record.get("bootstrap", {})
+    return (f"Head `{record['head']['name']}`, encoder `{record.get('encoder')}`, {record.get('clicks')} interactions, "
+            f"seed {record.get('seed')}, every dev image of each domain (limit {record.get('limit')}). "
+            f"{record.get('protocol', '')}. Intervals: {boot.get('resamples')} paired bootstrap resamples over "
+            "images, 95 %; `*` marks a difference beyond noise (the interval excludes 0).\n\n"
+            "**mIoU@5 / mIoU@10**\n\n" + md_table(["domain (images)", "first", *policies], scores)
+            + "\n**bald minus each policy, mIoU@5**\n\n" + md_table(["domain", "first", *others], paired(5))
+            + "\n**bald minus each policy, mIoU@10**\n\n" + md_table(["domain", "first", *others], paired(10))
+            + "\n**Share of the policy's clicks on an error pixel of the mask before them (box first / click "
+              "first)**\n\n" + md_table(["domain", *policies], shares)
+            + "\n**Issue 17's targets, box first**\n\n" + md_table(["target", "met", "measured"], targets))
+
+
 def _encoder_throughput(item: ResultFile) -> str:
     record = item.record
     rows = [[f"`{name}`", fmt_num(row["seconds_per_slice"], 3), fmt_num(row["speedup_vs_fp32_eager"], 2),
@@ -338,6 +375,8 @@ PAGES: dict[str, tuple[str, Renderer, str]] = {
     "eval_baselines": ("Baselines: LiteMedSAM with oracle clicks", _eval_baselines, "evaluation.md"),
     "eval_heads_dev": ("Bayesian heads on dev data", _eval_heads_dev, "head-and-bald.md"),
     "bald_diagnostics": ("Why BALD loses to random_error", _bald_diagnostics, "head-and-bald.md"),
+    "bald_paired_dev": ("BALD against every click policy on the full dev folders", _bald_paired_dev,
+                        "head-and-bald.md"),
     "tune_footprint": ("Click-rule tuning on validation images", _tune_footprint, "head-and-bald.md"),
     "click_latency": ("Cost of a BALD click", _click_latency, "head-and-bald.md"),
     "laplace_ablation": ("Laplace ablation", _laplace_ablation, "head-and-bald.md"),
