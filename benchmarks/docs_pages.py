@@ -313,6 +313,25 @@ def _bald_paired_dev(item: ResultFile) -> str:
             + "\n**Issue 17's targets, box first**\n\n" + md_table(["target", "met", "measured"], targets))
 
 
+def _correction_val(item: ResultFile) -> str:
+    record = item.record
+    rows = []
+    for group, entry in record["summary"].items():
+        curves = entry["mdice_curve"]
+        rows.append([f"{group} ({entry['n_volumes']})", curve_text(curves["clear"]), curve_text(curves["keep"]),
+                     entry["volumes_changed"], _interval(entry["keep_minus_clear_last"]) if
+                     "keep_minus_clear_last" in entry else "-",
+                     _interval(entry["keep_minus_clear_corrections_mean"]) if
+                     "keep_minus_clear_corrections_mean" in entry else "-"])
+    return (f"Model `{record.get('model')}`, head `{record.get('head')}`, encoder `{record.get('encoder')}`; the "
+            f"validation volumes of {', '.join(f'`{c}`' for c in record['decoder_configs'])} (never dev); a box on "
+            f"the truth's central slice, then {record.get('clicks', 1) - 1} oracle clicks. `clear` removes the "
+            "results past a slice where a re-propagation's new result is rejected, `keep` leaves them; keep minus "
+            "clear with 95 % paired bootstrap intervals over volumes (* beyond noise).\n\n"
+            + md_table(["volumes", "mean Dice per interaction, clear", "mean Dice per interaction, keep",
+                        "volumes changed", "keep - clear, last", "keep - clear, mean over corrections"], rows))
+
+
 def _encoder_throughput(item: ResultFile) -> str:
     record = item.record
     rows = [[f"`{name}`", fmt_num(row["seconds_per_slice"], 3), fmt_num(row["speedup_vs_fp32_eager"], 2),
@@ -387,6 +406,8 @@ PAGES: dict[str, tuple[str, Renderer, str]] = {
     "eval_volumes_dev": ("Clicks on dev volumes", _eval_volumes_dev, "volumes.md"),
     "small_structure_train": ("Small structures on training volumes", _small_structure, "volumes.md"),
     "small_structure_val": ("Small structures on validation volumes", _small_structure, "volumes.md"),
+    "correction_val": ("Corrections on validation volumes: clear or keep past a rejection", _correction_val,
+                       "volumes.md"),
     "decoder_dev": ("Click-trained decoder on dev data", _decoder_dev, "backbones.md"),
     "box_alone_val": ("Who answers a box alone: head or decoder (validation)", _box_alone_val, "backbones.md"),
     "encoder_throughput": ("Image encoder runtimes", _encoder_throughput, "backbones.md"),

@@ -24,7 +24,8 @@ def _context(maps: dict[str, np.ndarray], valid: np.ndarray) -> ClickContext:
                         box_xy=None, valid=valid, rng=np.random.default_rng(0), interaction=2)
 
 
-@pytest.mark.parametrize(("name", "key"), [("bald", "mutual_information"), ("entropy", "predictive_entropy")])
+@pytest.mark.parametrize(("name", "key"), [("bald", "mutual_information"), ("entropy", "predictive_entropy"),
+                                          ("epig", "epig")])
 def test_policy_clicks_the_valid_maximum_of_its_map(name: str, key: str) -> None:
     assert name in available_policies()
     policy = make_policy(name)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from monai_baldsam.head.checkpoint import load_head, save_head
-from monai_baldsam.head.click_model import EXTRA_KEYS, BayesianHeadClickModel
+from monai_baldsam.head.click_model import EPIG_KEY, EXTRA_KEYS, BayesianHeadClickModel
 from monai_baldsam.head.features import HeadPrompts
 from monai_baldsam.interaction.model import ClickModel, prompt_tensors
 from monai_baldsam.sam.backbones import build_sam_vit
@@ -46,6 +46,24 @@ def test_click_model_outputs_and_uncertainty_maps(tiny_vit, tiny_head) -> None:
         model.predict(embedding, None, None, None, None)
     with pytest.raises(ValueError, match="outside"):
         model.predict(embedding, np.array([[99, 12]]), np.array([1]), None, None)
+
+
+def test_the_epig_map_is_returned_only_when_asked_and_leaves_the_rest_alone(tiny_vit, tiny_head) -> None:
+    head, laplace = tiny_head
+    predictor = SamPredictor(tiny_vit)
+    plain = BayesianHeadClickModel(predictor, head, laplace)
+    with_epig = BayesianHeadClickModel(predictor, head, laplace, epig=True)
+    assert with_epig.extra_keys == (*EXTRA_KEYS, EPIG_KEY) and plain.extra_keys == EXTRA_KEYS
+    assert with_epig.signature == plain.signature + "+epig"
+    embedding = plain.encode(_image())
+    outputs = [m.predict(embedding, np.array([[10, 12]]), np.array([1]), np.array([2, 3, 45, 35]), None)
+               for m in (plain, with_epig)]
+    assert set(outputs[0].extras) == set(EXTRA_KEYS)
+    epig = outputs[1].extras[EPIG_KEY]
+    assert epig.shape == (40, 52) and np.isfinite(epig).all() and (epig >= 0).all() and epig.max() > 0
+    assert np.array_equal(outputs[0].mask, outputs[1].mask)
+    for key in EXTRA_KEYS:
+        np.testing.assert_array_equal(outputs[0].extras[key], outputs[1].extras[key])
 
 
 def test_monte_carlo_maps_are_seeded(tiny_vit, tiny_head) -> None:

@@ -1,6 +1,7 @@
 """Bayesian last layer for the SAM prediction head: a last-layer Laplace posterior and BALD acquisition scores.
 
 - :mod:`~monai_baldsam.bayes.acquisition`: pure, batched entropy / BALD maps and the masked argmax click.
+- :mod:`~monai_baldsam.bayes.epig`: the expected predictive information gain over the image (Gaussian form).
 - :mod:`~monai_baldsam.bayes.laplace`: :class:`LastLayerLaplace`, the Laplace posterior of a per-pixel
   logistic 1x1-conv layer (``diag`` / ``kron`` / ``full``), with evidence-based prior tuning; its parts live in
   :mod:`~monai_baldsam.bayes.curvature` (GGN accumulation), :mod:`~monai_baldsam.bayes.predictive` (predictive

@@ -64,17 +64,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 def click_model_from_args(args: argparse.Namespace) -> Any:
     """The :class:`~monai_baldsam.interaction.model.ClickModel` the options ask for: the Bayesian head with
-    ``--head``, else the plain SAM decoder."""
+    ``--head`` (with the EPIG map when the ``epig`` policy is asked for), else the plain SAM decoder."""
     if args.head:
         from monai_baldsam.head.click_model import load_head_click_model
         from monai_baldsam.head.registry import resolve_head
+        from monai_baldsam.interaction.policies import parse_policy_names
 
         found = resolve_head(args.head)
         if args.decoder is not None:
             raise ValueError("--decoder does not apply with --head: a head runs on the decoder it was trained on")
         return load_head_click_model(found.path, args.backbone, args.checkpoint, args.checkpoint_sha256,
                                      head_sha256=found.sha256, device=args.device, seed=args.seed,
-                                     encoder=args.encoder)
+                                     encoder=args.encoder, epig="epig" in parse_policy_names(args.policy))
     from monai_baldsam.interaction.model import load_click_model
 
     decoder = args.decoder or ("original" if args.checkpoint else "default")

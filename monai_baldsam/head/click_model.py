@@ -26,6 +26,7 @@ import torch
 
 from monai_baldsam.bayes import LastLayerLaplace, gaussian_logit_uncertainty_maps, uncertainty_maps
 from monai_baldsam.bayes.conditioning import condition_on_labels
+from monai_baldsam.bayes.epig import expected_variance_reduction
 from monai_baldsam.bayes.predictive import logit_moments, sample_parameters, sampled_probabilities
 from monai_baldsam.head.checkpoint import TrainedHead, head_decoder, load_head
 from monai_baldsam.head.clicks import sam_xy_to_low_xy
@@ -38,10 +39,13 @@ from monai_baldsam.sam.encoder_runtime import EncoderRuntime, make_encoder
 from monai_baldsam.sam.geometry import postprocess_low_res_logits, preprocess_shape
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 
-__all__ = ["UncertaintyMethod", "BoxAlone", "EXTRA_KEYS", "BayesianHeadClickModel", "load_head_click_model"]
+__all__ = ["UncertaintyMethod", "BoxAlone", "EXTRA_KEYS", "EPIG_KEY", "BayesianHeadClickModel",
+           "load_head_click_model"]
 
 #: The uncertainty maps returned in :attr:`ModelOutput.extras`.
 EXTRA_KEYS: tuple[str, ...] = ("mutual_information", "predictive_entropy", "expected_entropy")
+#: The extra map of a model made with ``epig=True`` (:func:`~monai_baldsam.bayes.epig.expected_variance_reduction`).
+EPIG_KEY = "epig"
 
 
 class UncertaintyMethod(str, Enum):
@@ -77,12 +81,14 @@ class BayesianHeadClickModel:
         box_alone: :class:`BoxAlone`, who answers a box without clicks (default ``head``); with ``decoder`` the
             mask is the decoder's and the uncertainty maps are the head's posterior variance around the decoder's
             logit.
+        epig: also return the :data:`EPIG_KEY` map (expected predictive information gain over the image, Gaussian
+            form; :mod:`monai_baldsam.bayes.epig`) in ``extras``, for the ``epig`` click policy.
     """
 
     def __init__(self, predictor: SamPredictor, head: PredictionHead, laplace: LastLayerLaplace,
                  uncertainty: UncertaintyMethod | str = UncertaintyMethod.QUADRATURE, n_samples: int = 32,
                  seed: int = 0, name: str = "head", click_weight: float = 0.0,
-                 box_alone: BoxAlone | str = BoxAlone.HEAD) -> None:
+                 box_alone: BoxAlone | str = BoxAlone.HEAD, epig: bool = False) -> None:
         if laplace.n_channels != head.n_channels:
             raise ValueError(f"the posterior has {laplace.n_channels} inputs but the head's last layer has "
                              f"{head.n_channels}")
@@ -99,6 +105,7 @@ class BayesianHeadClickModel:
             raise ValueError(f"click_weight must be >= 0, got {click_weight}")
         self.click_weight = float(click_weight)
         self.box_alone = BoxAlone(box_alone)
+        self.epig = bool(epig)
         if self.box_alone is BoxAlone.DECODER and self.uncertainty is UncertaintyMethod.MC:
             raise ValueError("box_alone='decoder' needs uncertainty='quadrature': its maps are computed around the "
                              "decoder's logit, which Monte Carlo weight samples of the head do not give")
@@ -119,8 +126,14 @@ class BayesianHeadClickModel:
     def signature(self) -> str:
         conditioned = f"+clicks{self.click_weight:g}" if self.click_weight else ""
         box = "+box_decoder" if self.box_alone is BoxAlone.DECODER else ""
+        epig = "+epig" if self.epig else ""
         return (f"{self.predictor.backbone.signature}+{self.name}+{self.uncertainty.value}{self.n_samples}"
-                f"{conditioned}{box}")
+                f"{conditioned}{box}{epig}")
+
+    @property
+    def extra_keys(self) -> tuple[str, ...]:
+        """The maps this model returns in :attr:`ModelOutput.extras`."""
+        return (*EXTRA_KEYS, EPIG_KEY) if self.epig else EXTRA_KEYS
 
     def encode(self, image: torch.Tensor) -> SliceEmbedding:
         """Encode one SAM image ``1 x 3 x H x W`` in [0, 1] (through the predictor's cache)."""
@@ -157,7 +170,10 @@ class BayesianHeadClickModel:
                 probs = sampled_probabilities(features, *sample_parameters(theta, scale, False, self.n_samples,
                                                                            generator))
             maps = uncertainty_maps(probs)
-        return logits, variance[:, None], {k: maps[k][:, None] for k in EXTRA_KEYS}
+        if self.epig:
+            posterior = self.laplace.posterior_covariance if conditioned is None else covariance
+            maps = {**maps, EPIG_KEY: expected_variance_reduction(features, mean, variance, posterior)}
+        return logits, variance[:, None], {k: maps[k][:, None] for k in self.extra_keys}
 
     def decoder_answers(self, point_labels: np.ndarray | None, box_xy: np.ndarray | None) -> bool:
         """Whether this prompt's mask is the decoder's own (``box_alone='decoder'`` and a box without clicks): the
@@ -212,10 +228,10 @@ class BayesianHeadClickModel:
         moderated = logits * torch.rsqrt(1.0 + math.pi / 8.0 * half.clamp_min(0.0))  # same sign as the MAP logit
         img_size, hw = self.predictor.img_size, embedding.original_hw
         full = postprocess_low_res_logits(moderated, img_size, hw)[0, 0].float().cpu()
-        stacked = torch.cat([maps[k] for k in EXTRA_KEYS], dim=1)
+        stacked = torch.cat([maps[k] for k in self.extra_keys], dim=1)
         extras_t = _maps_to_slice(stacked, img_size, hw)[0].clamp_min(0.0).float().cpu()
         probability = torch.sigmoid(full)
-        extras = {k: extras_t[n].numpy() for n, k in enumerate(EXTRA_KEYS)}
+        extras = {k: extras_t[n].numpy() for n, k in enumerate(self.extra_keys)}
         return ModelOutput(probability=probability.numpy(), mask=(full > 0).numpy(),
                            low_res_logits=logits.detach().cpu(), extras=extras)
 
@@ -237,13 +253,14 @@ def load_head_click_model(path: str | os.PathLike[str], backbone: str = DEFAULT_
                           uncertainty: UncertaintyMethod | str = UncertaintyMethod.QUADRATURE, n_samples: int = 32,
                           seed: int = 0, click_weight: float = 0.0,
                           encoder: EncoderRuntime | str = EncoderRuntime.TORCH,
-                          box_alone: BoxAlone | str | None = None) -> BayesianHeadClickModel:
+                          box_alone: BoxAlone | str | None = None, epig: bool = False) -> BayesianHeadClickModel:
     """Backbone (verified) with the decoder the head was trained on + head file (verified when ``head_sha256`` is
     given) as a click model; ``encoder`` says how the image encoder runs, ``box_alone`` who answers a box alone
-    (:class:`BoxAlone`; ``None``: the head file's setting)."""
+    (:class:`BoxAlone`; ``None``: the head file's setting), ``epig`` whether it also returns the EPIG map."""
     model = load_backbone(backbone, checkpoint=checkpoint, device=device, checkpoint_sha256=checkpoint_sha256,
                           decoder=head_decoder(path))
     trained = load_head(path, model, sha256=head_sha256)
     predictor = SamPredictor(model, EmbeddingCache(max_items=cache_items), encoder=make_encoder(model, encoder))
     return BayesianHeadClickModel.from_trained(predictor, trained, uncertainty=uncertainty, n_samples=n_samples,
-                                               seed=seed, click_weight=click_weight, box_alone=box_alone)
+                                               seed=seed, click_weight=click_weight, box_alone=box_alone,
+                                               epig=epig)

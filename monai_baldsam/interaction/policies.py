@@ -14,7 +14,9 @@ Registered here: ``oracle`` (RITM/f-BRS), ``random_error``, ``random``, and the 
 ``entropy``, which need a model that returns uncertainty maps (the Bayesian head). Variants kept to reproduce
 the ablations in the README (chosen against on validation images of the training split): ``bald_pixel`` and
 ``entropy_pixel`` (plain pixel argmax), ``expected_error`` (``min(p, 1 - p)``) and ``bald_lookahead`` (BALD proposes,
-the model's expected entropy after each answer picks). The one-shot baseline ``one_shot`` (points drawn at once
+the model's expected entropy after each answer picks). ``epig`` ranks by the expected predictive information gain
+over the image (:mod:`monai_baldsam.bayes.epig`; a head made with ``epig=True``), the issue-17 candidate against
+BALD's pointwise mutual information. The one-shot baseline ``one_shot`` (points drawn at once
 from the ground-truth interior, no feedback) is registered by :mod:`~monai_baldsam.interaction.one_shot`. Others
 register with :func:`register_policy`.
 """
@@ -44,6 +46,7 @@ __all__ = [
     "UncertaintyPolicy",
     "BaldPolicy",
     "EntropyPolicy",
+    "EpigPolicy",
     "ExpectedErrorPolicy",
     "LookaheadBaldPolicy",
     "accumulate_prompt",
@@ -309,6 +312,17 @@ class EntropyPolicy(UncertaintyPolicy):
     requires_extras = ("predictive_entropy",)
 
 
+class EpigPolicy(UncertaintyPolicy):
+    """EPIG: where one answer would remove the most predictive variance over the whole image (the expected
+    predictive information gain of :mod:`monai_baldsam.bayes.epig`), with the neighbourhood rules of
+    :class:`UncertaintyPolicy`. Needs a head made with ``epig=True``. A candidate against BALD's pointwise mutual
+    information, which peaks on the predicted boundary (issue 17)."""
+
+    name = "epig"
+    score_map = "epig"
+    requires_extras = ("epig",)
+
+
 class ExpectedErrorPolicy(UncertaintyPolicy):
     """Where the current mask is most likely wrong: ``min(p, 1 - p)`` of the predictive probability (the chance
     that the user's answer contradicts the mask there, for a calibrated model), with the neighbourhood rules of
@@ -422,7 +436,7 @@ def parse_policy_names(values: list[str] | tuple[str, ...] | str) -> list[str]:
     return names
 
 
-for _cls in (OraclePolicy, RandomErrorPolicy, RandomPolicy, BaldPolicy, EntropyPolicy, ExpectedErrorPolicy,
+for _cls in (OraclePolicy, RandomErrorPolicy, RandomPolicy, BaldPolicy, EntropyPolicy, EpigPolicy, ExpectedErrorPolicy,
              LookaheadBaldPolicy):
     register_policy(_cls.name, _cls)
 del _cls
