@@ -38,8 +38,8 @@ Volumes and deployment:
   memory against its embedding cache budget.
 
 Shared modules (not benchmarks): ``results_io`` (result file names, provenance, the clean-tree check, the common
-options), ``timing`` (the CPU cost benchmarks' scaffolding), ``head_validation`` (a head's validation split) and
-``docs_results`` (the docs' results pages, rendered from the records; also an MkDocs hook), with ``docs_pages`` (one
+options), ``timing`` (the CPU cost benchmarks' scaffolding), ``head_validation`` (a head's validation split),
+``bald_targets`` (issue 17's targets judged from a ``bald_paired_dev`` record) and ``docs_results`` (the docs' results pages, rendered from the records; also an MkDocs hook), with ``docs_pages`` (one
 renderer per benchmark), ``docs_markdown`` (a record's fields as Markdown) and ``docs_performance`` (the speed page).
 
 Each benchmark writes ``benchmarks/results/<name>[_<variant>]_<device>.json`` (and its chart as ``.png``), the

@@ -141,10 +141,24 @@ def _tune_footprint(item: ResultFile) -> str:
         cells = [table[f][variant] for f in firsts]
         values = [c[k] for c in cells for k in ("miou@5", "miou@10")]
         rows.append([f"`{variant}`", *(fmt_pair(c["miou@5"], c["miou@10"]) for c in cells), sum(values) / len(values)])
-    return (f"Head `{record.get('head')}` on {record.get('images')} validation images of the training split "
+    shares, paired = record.get("clicks_on_error"), record.get("paired")
+    if shares:
+        for row, variant in zip(rows, variants):
+            row.append(" / ".join(fmt_num(shares[f].get(variant), 2) for f in firsts))
+    text = (f"Head `{record.get('head')}` on {record.get('images')} validation images of the training split "
             f"({', '.join(record.get('domains', []))}), {record.get('clicks')} interactions; never dev data. "
-            "Cells: mIoU@5 / mIoU@10; score = the mean of the four.\n\n"
-            + md_table(["variant", *(f"{f} first" for f in firsts), "score"], rows))
+            "Cells: mIoU@5 / mIoU@10; score = the mean of the four"
+            + ("; clicks on error: the share of the policy's clicks on an error pixel" if shares else "") + ".\n\n"
+            + md_table(["variant", *(f"{f} first" for f in firsts), "score",
+                        *(["clicks on error (" + " / ".join(firsts) + ")"] if shares else [])], rows))
+    if paired:
+        diffs = [[f"`{key.split('@')[0]}`", key.rsplit("@", 1)[1], _interval(d)] for key, d in paired.items()]
+        compared = {key.split("/", 1)[1].rsplit("@", 1)[0] for key in paired}
+        reference = ", ".join(f"`{v}`" for v in variants if v not in compared)
+        text += (f"\nEach run minus the reference {reference}, 95 % paired bootstrap over images (* beyond "
+                 "noise):\n\n"
+                 + md_table(["first / run", "after interaction", "difference"], diffs))
+    return text
 
 
 def _monailabel_load(item: ResultFile) -> str:

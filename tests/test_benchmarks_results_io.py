@@ -19,7 +19,7 @@ from benchmarks.results_io import DirtyTreeError, check_clean_tree, gpu_tag, res
 
 BENCHMARKS = Path(benchmarks.__file__).resolve().parent
 HELPERS = {"__init__", "results_io", "timing", "head_validation", "docs_results", "docs_performance", "docs_pages",
-           "docs_markdown", "gpu_encoders"}
+           "docs_markdown", "gpu_encoders", "bald_targets"}
 
 
 def _benchmark_modules() -> list[Path]:
