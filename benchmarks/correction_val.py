@@ -54,9 +54,7 @@ def _compare(rows: list[dict[str, Any]], clicks: int, resamples: int) -> dict[st
     if len(rows) >= 2:
         for name, pick in (("last", lambda c: c[:, clicks - 1]), ("corrections_mean", lambda c: c[:, 1:].mean(1))):
             diff = paired_bootstrap(pick(curves["keep"]), pick(curves["clear"]), resamples, 0.95, rng=0)
-            out[f"keep_minus_clear_{name}"] = {"mean": round(diff.mean, 4), "low": round(diff.low, 4),
-                                               "high": round(diff.high, 4),
-                                               "beyond_noise": bool(diff.low > 0 or diff.high < 0)}
+            out[f"keep_minus_clear_{name}"] = diff.to_dict()
     return out
 
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 
 from benchmarks.head_validation import load_validation_split
 from benchmarks.results_io import add_common_arguments, parse_args, provenance, result_path, write_json
+from monai_baldsam.evaluation.report import error_click_counts, on_error_flags
 from monai_baldsam.evaluation.statistics import paired_bootstrap
 from monai_baldsam.head.click_model import BayesianHeadClickModel
 from monai_baldsam.interaction.policies import (
@@ -33,7 +34,7 @@ from monai_baldsam.interaction.policies import (
     LookaheadBaldPolicy,
     make_policy,
 )
-from monai_baldsam.interaction.simulator import SessionResult, make_first_prompt, run_first_interaction, run_session
+from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
 from monai_baldsam.sam.predictor import SliceEmbedding
 
 
@@ -60,21 +61,6 @@ def build_policies(variants: list[str], model: BayesianHeadClickModel,
     return policies
 
 
-def policy_clicks_on_error(result: SessionResult) -> list[float]:
-    """1.0 / 0.0 for each of the session's policy clicks (interactions 2..N) that landed / did not land on a pixel
-    the mask before it had wrong."""
-    if result.click_on_error is None:
-        return []
-    flags = np.asarray(result.click_on_error, dtype=np.float64)[np.asarray(result.click_interaction) >= 2]
-    return [float(v) for v in flags if not np.isnan(v)]
-
-
-def share(flags_per_image: list[list[float]]) -> float | None:
-    """The share of all those clicks on an error pixel (None without clicks)."""
-    flags = [v for image in flags_per_image for v in image]
-    return round(float(np.mean(flags)), 4) if flags else None
-
-
 def paired_against(curves: dict[str, dict[str, list]], reference: str, clicks: int) -> dict[str, Any]:
     """Every run minus ``reference`` after interactions 5 and ``clicks``: mean and 95 % paired bootstrap interval
     over the validation images (10 000 resamples, seed 0), per first prompt."""
@@ -88,9 +74,7 @@ def paired_against(curves: dict[str, dict[str, list]], reference: str, clicks: i
                 continue
             for at in sorted({5, clicks}):
                 diff = paired_bootstrap(np.array(runs)[:, at - 1], base[:, at - 1], rng=0)
-                out[f"{kind}/{name}@{at}"] = {"mean": round(diff.mean, 4), "low": round(diff.low, 4),
-                                              "high": round(diff.high, 4),
-                                              "beyond_noise": bool(diff.low > 0 or diff.high < 0)}
+                out[f"{kind}/{name}@{at}"] = diff.to_dict()
     return out
 
 
@@ -139,14 +123,15 @@ def main() -> None:
                     result = run_session(model, embedding, item.truth, policies[name], first, args.clicks,
                                          np.random.default_rng([0, n, 1]))
                     curves[kind][key].append(np.asarray(result.iou))
-                    on_error[kind][key].append(policy_clicks_on_error(result))
+                    on_error[kind][key].append(
+                        {"clicks_on_error": on_error_flags(result.click_on_error, len(result.clicks_xy))})
     table = {kind: {name: {"miou@5": round(float(np.mean([c[4] for c in v])), 4),
                            f"miou@{args.clicks}": round(float(np.mean([c[-1] for c in v])), 4)}
                     for name, v in by.items()} for kind, by in curves.items()}
     record = {"benchmark": "tune_footprint", "head": head.name, "head_sha256": head.sha256, "images": len(items),
               "limit": args.limit, "model": model.signature,
               "domains": sorted({i.domain for i in items}), "clicks": args.clicks, "click_weights": weights,
-              "table": table, "clicks_on_error": {kind: {k: share(v) for k, v in by.items()}
+              "table": table, "clicks_on_error": {kind: {k: error_click_counts(v)["share"] for k, v in by.items()}
                                                   for kind, by in on_error.items()},
               "paired": paired_against(curves, args.reference or keys[0][2], args.clicks),
               "seconds": round(time.time() - start, 1), **provenance(args.device)}

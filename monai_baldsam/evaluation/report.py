@@ -39,6 +39,7 @@ __all__ = [
     "REQUIRED_KEYS",
     "check_output_dir",
     "error_click_counts",
+    "on_error_flags",
     "run_summary",
     "curves_csv",
     "write_run",
@@ -76,7 +77,7 @@ def _mean(values: Sequence[float] | np.ndarray) -> float | None:
     return float(arr.mean()) if arr.size else None
 
 
-def _on_error_flags(values: np.ndarray | None, n_clicks: int) -> list[bool | None]:
+def on_error_flags(values: np.ndarray | None, n_clicks: int) -> list[bool | None]:
     """JSON flags of :attr:`SessionResult.click_on_error`: True/False per policy click, None for the first prompt's
     click (and for every click of a result made without the flags)."""
     if values is None:
@@ -126,7 +127,7 @@ def run_summary(run: RunResult, meta: Mapping[str, Any] | None = None) -> dict[s
             **{k: int(v[n]) for k, v in nocs.items()}, "auc": float(s.iou.mean()),
             "clicks": [[int(x), int(y), int(lab), int(k)] for (x, y), lab, k in
                        zip(s.clicks_xy, s.click_labels, s.click_interaction)],
-            "clicks_on_error": _on_error_flags(s.click_on_error, len(s.clicks_xy)),
+            "clicks_on_error": on_error_flags(s.click_on_error, len(s.clicks_xy)),
             "stopped_at": s.stopped_at, "stop_reason": s.stop_reason,
             "seconds": [_number(v) for v in s.seconds], "encode_seconds": c.encode_seconds,
         })
