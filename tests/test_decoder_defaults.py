@@ -85,8 +85,9 @@ def test_shipped_decoder_is_small_hash_checked_and_carded(tmp_path: Path) -> Non
 
 
 def test_default_head_on_pictures_leaves_a_box_alone_to_the_decoder(tmp_path: Path, dev_dir, capsys) -> None:
-    """``--head auto`` (the default): general_v2 on a 2D picture, whose box alone is LiteMedSAM's own mask (the
-    decoder answers it); ``--head none`` is the decoder alone; a volume, ``--decoder`` or ``--checkpoint`` take no head."""
+    """``--head auto`` (the default): general_v2 on a 2D picture (and on a volume), whose box alone is LiteMedSAM's
+    own mask (the decoder answers it); ``--head none`` is the decoder alone; ``--decoder`` or ``--checkpoint`` take no
+    head."""
     from monai_baldsam.cli import model_args
     from monai_baldsam.head.registry import DEFAULT_2D_HEAD
 
@@ -102,11 +103,34 @@ def test_default_head_on_pictures_leaves_a_box_alone_to_the_decoder(tmp_path: Pa
         masks[head] = np.array(Image.open(out)) > 127
     overlap = (masks["auto"] & masks["none"]).sum() / (masks["auto"] | masks["none"]).sum()
     assert masks["none"].any() and overlap > 0.995, f"the default head changed a box-alone mask: IoU {overlap:.4f}"
-    for argv, volume, expected in [([], True, None), (["--decoder", "clicks_v1"], False, None),
-                                   (["--checkpoint", "my.pth"], False, None), ([], False, DEFAULT_2D_HEAD),
-                                   (["--head", "general"], True, "general")]:
+    for argv, expected in [(["--decoder", "clicks_v1"], None), (["--checkpoint", "my.pth"], None),
+                           ([], DEFAULT_2D_HEAD), (["--head", "general"], "general"), (["--head", "none"], None),
+                           (["--backbone", "sam_vit_b"], None)]:
         args = argparse.Namespace(head="auto", backbone="lite_medsam", checkpoint=None, decoder=None)
         for flag, value in zip(argv[::2], argv[1::2]):
             setattr(args, flag.lstrip("-"), value)
-        model_args.resolve_auto_head(args, is_volume=volume)
-        assert args.head == expected, (argv, volume)
+        model_args.resolve_auto_head(args)
+        assert args.head == expected, argv
+
+
+def test_default_head_on_a_volume_leaves_the_box_alone_to_the_decoder(tmp_path: Path, dev_dir, capsys) -> None:
+    """A volume gets the default head too (it decodes the clicked slices only): with a box alone the propagated
+    volume mask is the one without a head, and the report names the head."""
+    import nibabel as nib
+
+    from monai_baldsam.head.registry import DEFAULT_2D_HEAD
+
+    volume = sorted((dev_dir("hippocampus") / "images").glob("*.nii*"))[0]
+    truth = nib.load(dev_dir("hippocampus") / "masks" / volume.name).get_fdata() > 0
+    k = int(np.median(np.nonzero(truth.any(axis=(0, 1)))[0]))
+    i, j = np.nonzero(truth[:, :, k])
+    box = f"{i.min()},{j.min()},{k},{i.max()},{j.max()}"
+    masks = {}
+    for head in ("auto", "none"):
+        out = tmp_path / f"{head}.nii.gz"
+        argv = ["segment", str(volume), "--box", box, "--axis", "2", "--out", str(out), "--usam", "none"]
+        assert main(argv + ([] if head == "auto" else ["--head", head])) == 0
+        assert json.loads(capsys.readouterr().out)["head"] == (DEFAULT_2D_HEAD if head == "auto" else None)
+        masks[head] = nib.load(out).get_fdata() > 0
+    assert masks["none"].any(), "the box gave an empty volume mask"
+    assert np.array_equal(masks["auto"], masks["none"]), "the default head changed a box-alone volume mask"

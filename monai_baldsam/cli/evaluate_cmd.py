@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     _check_args(args)
     apply_threads(args.threads)
     volumes = is_volume_folder(args.data)
-    resolve_auto_head(args, is_volume=volumes)
+    resolve_auto_head(args)
     if volumes:
         return run_volumes(args, start)
     if args.box_slice != "largest":

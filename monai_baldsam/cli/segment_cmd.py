@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     apply_bundle(args)
     source = load_image_input(args)
     image, axis = source.image, source.axis
-    resolve_auto_head(args, is_volume=image.ndim == 4)
+    resolve_auto_head(args)
     propagate = _check_volume_options(image, args.propagate, args.seg_out)
     prompts = source.checked_prompts(prompts_from_args(args))  # checked once, before loading the model
     inputs = source.inputs
