@@ -12,6 +12,8 @@ Click policies and heads (2D dev images, validation images of the training split
 * ``tune_footprint``: the bald / entropy click rule's footprint, gate and exclusion, chosen on validation images.
 * ``laplace_ablation``: the last-layer Laplace's Hessian structure, prior tuning and predictive, by BALD's mIoU.
 * ``click_latency``: what one BALD click costs, as a ratio to a plain decoder call, with its stages timed apart.
+* ``active_learning_sim``: MONAI Label's active-learning loop simulated on a training pool: does the ``bald`` or
+  ``usam`` strategy reach ``random``'s dev mIoU with fewer labelled images?
 
 Decoder, encoder, UncertainSAM:
 

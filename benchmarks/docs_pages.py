@@ -327,6 +327,36 @@ def _bald_paired_dev(item: ResultFile) -> str:
             + "\n**Issue 17's targets, box first**\n\n" + md_table(["target", "met", "measured"], targets))
 
 
+def _active_learning_sim(item: ResultFile) -> str:
+    record = item.record
+    config, k = record["config"], record["config"]["interactions"]
+    curves, savings, paired = [], [], []
+    for domain, entry in record["domains"].items():
+        for strategy, curve in entry["curves"].items():
+            cells = [f"{fmt_num(v)} ({fmt_num(lo)}-{fmt_num(hi)})" for v, lo, hi in
+                     zip(curve[f"miou@{k}"], curve["seed_min"], curve["seed_max"])]
+            curves.append([domain, strategy, *cells])
+            saved = entry["savings"][strategy]
+            savings.append([domain, strategy, saved["target_miou"], fmt_num(saved["labels"], 1),
+                            "-" if saved["saving"] is None else f"{100 * saved['saving']:.0f} %"])
+        for row in entry["paired_vs_random"]:
+            paired.append([domain, row["strategy"], row["labelled"], _interval(row, 3)])
+    counts = [str(c) for c in next(iter(next(iter(record["domains"].values()))["curves"].values()))["labelled"]]
+    pools = ", ".join(f"{d}: {e['pool']['images']} of {e['pool']['of']} training images, {e['dev_images']} dev "
+                      f"images, start `{e['start_head']['file']}` (bundle `{e['bundle']}`)"
+                      for d, e in record["domains"].items())
+    return (f"Seeds {record['seeds']}; {config['seed_images']} seed images, then {config['rounds']} rounds of "
+            f"{config['per_round']}; the app's trainer settings ({config['train']['epochs']} epochs, validation "
+            f"fraction {config['val_fraction']}); encoder `{record.get('encoder')}`. {pools}.\n\n"
+            f"**Dev mIoU@{k} (box + {k - 1} oracle clicks) against labelled images, mean over seeds (seed range)**"
+            "\n\n" + md_table(["domain", "strategy", *counts], curves)
+            + "\n**Labelled images needed to reach `random`'s final mIoU (target: 25 % fewer)**\n\n"
+            + md_table(["domain", "strategy", "random's final mIoU", "labelled images", "saving"], savings)
+            + "\n**Strategy minus random at each count (per-image IoU averaged over seeds; 95 % paired bootstrap "
+              "over dev images, * beyond noise)**\n\n" + md_table(["domain", "strategy", "labelled", "difference"],
+                                                                   paired))
+
+
 def _correction_val(item: ResultFile) -> str:
     record = item.record
     rows = []
@@ -411,6 +441,7 @@ PAGES: dict[str, tuple[str, Renderer, str]] = {
     "bald_paired_dev": ("BALD against every click policy on the full dev folders", _bald_paired_dev,
                         "head-and-bald.md"),
     "tune_footprint": ("Click-rule tuning on validation images", _tune_footprint, "head-and-bald.md"),
+    "active_learning_sim": ("Active learning over images, simulated", _active_learning_sim, "monailabel.md"),
     "click_latency": ("Cost of a BALD click", _click_latency, "head-and-bald.md"),
     "laplace_ablation": ("Laplace ablation", _laplace_ablation, "head-and-bald.md"),
     "eval_usam_dev": ("UncertainSAM heads on dev data", _eval_usam_dev, "uncertainsam.md"),

@@ -73,7 +73,8 @@ def test_roi_becomes_a_box_on_its_middle_slice_along_the_axis() -> None:
 
 
 def test_mi_summary_matches_a_naive_mean_and_top_fraction() -> None:
-    from monai_baldsam.monailabel.lib.scoring import mi_summary, scoring_slices
+    from monai_baldsam.image_selection import mi_summary
+    from monai_baldsam.monailabel.lib.scoring import scoring_slices
 
     rng = np.random.default_rng(0)
     maps = [rng.random((13, 7)) * 0.6, rng.random((5, 4)) * 0.6]
@@ -90,7 +91,7 @@ def test_mi_summary_matches_a_naive_mean_and_top_fraction() -> None:
 
 
 def test_strategy_ranking_highest_score_then_least_recently_served() -> None:
-    from monai_baldsam.monailabel.lib.strategy import Candidate, rank_candidates
+    from monai_baldsam.image_selection import Candidate, rank_candidates
 
     ranked = rank_candidates([Candidate("a", 0.2, 0), Candidate("b", 0.5, 100), Candidate("c", None, 0),
                               Candidate("d", 0.5, 50), Candidate("e", 0.5 + 1e-12, 75)])

@@ -23,41 +23,26 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.scoring import ScoringMethod
 from tqdm.auto import tqdm
 
+from monai_baldsam.image_selection import SCORE_KEYS, mi_summary
 from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
 from monai_baldsam.monailabel.lib.datastore_info import update_image_info_fresh
 from monai_baldsam.monailabel.lib.heads import HeadVersion
 from monai_baldsam.monailabel.lib.infers import BaldSamInfer
-from monai_baldsam.suggestion import BITS_PER_NAT
 from monai_baldsam.transforms.prompts import UserPrompts
 from monai_baldsam.transforms.slicing import slice_axes
 from monai_baldsam.transforms.volume_geometry import resolve_axis
 from monai_baldsam.usam import load_usam, resolve_usam
 
-__all__ = ["SCORE_KEYS", "mi_summary", "scoring_slices", "ImageScoring", "BaldScoring", "UsamScoring"]
+__all__ = ["scoring_slices", "ImageScoring", "BaldScoring", "UsamScoring"]
 
 logger = logging.getLogger(__name__)
-
-#: what the ``bald`` ``score`` (used by the ``bald`` strategy) is: the mean MI or the top-fraction mean MI.
-SCORE_KEYS = ("mean_mi_bits", "topk_mean_mi_bits")
-
-
-def mi_summary(mi_nats: Sequence[np.ndarray], top_fraction: float) -> tuple[float, float]:
-    """Mean MI and mean of the highest ``top_fraction`` of pixels (at least one) over all maps, in bits."""
-    if not 0.0 < top_fraction <= 1.0:
-        raise ValueError(f"top_fraction must be in (0, 1], got {top_fraction}")
-    values = np.concatenate([np.asarray(m, dtype=np.float64).reshape(-1) for m in mi_nats]) * BITS_PER_NAT
-    if values.size == 0:
-        raise ValueError("no MI values to summarise")
-    k = max(1, int(math.ceil(top_fraction * values.size)))
-    top = np.partition(values, values.size - k)[values.size - k:]
-    return float(values.mean()), float(top.mean())
 
 
 def scoring_slices(num_slices: int, count: int) -> list[int]:

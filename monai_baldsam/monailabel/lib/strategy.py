@@ -12,48 +12,18 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.strategy import Strategy
 
+from monai_baldsam.image_selection import Candidate, rank_candidates
 from monai_baldsam.monailabel.lib.datastore_info import reload_datastore
 
-__all__ = ["Candidate", "rank_candidates", "ScoreStrategy"]
+__all__ = ["ScoreStrategy"]
 
 logger = logging.getLogger(__name__)
-
-TIE_TOLERANCE = 1e-9
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """An unlabeled image: its id, BALD score (``None`` when unscored) and when the strategy last served it."""
-
-    image_id: str
-    score: float | None
-    served_ts: float
-
-
-def rank_candidates(candidates: Sequence[Candidate]) -> list[Candidate]:
-    """Scored candidates, best first: highest score; within ``TIE_TOLERANCE``, least recently served, then id."""
-    scored = [c for c in candidates if c.score is not None and np.isfinite(c.score)]
-    if not scored:
-        return []
-    scored.sort(key=lambda c: c.image_id)
-    scored.sort(key=lambda c: c.served_ts)
-    scored.sort(key=lambda c: -float(c.score))  # stable: equal scores keep the served/id order
-    ranked: list[Candidate] = []
-    i = 0
-    while i < len(scored):  # scores within the tolerance count as one tie group
-        j = i + 1
-        while j < len(scored) and abs(float(scored[i].score) - float(scored[j].score)) <= TIE_TOLERANCE:
-            j += 1
-        ranked += sorted(scored[i:j], key=lambda c: (c.served_ts, c.image_id))
-        i = j
-    return ranked
 
 
 class ScoreStrategy(Strategy):
