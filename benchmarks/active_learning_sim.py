@@ -13,7 +13,7 @@ labelled images each strategy needs to reach ``random``'s final mIoU (target: 25
 intervals over dev images of (strategy - random) at each count (per-image IoU averaged over seeds). Writes
 ``benchmarks/results/active_learning_sim[_<variant>]_<device>.json`` and ``.png`` (mIoU against labelled images).
 
-    python -m benchmarks.active_learning_sim --config configs/benchmarks/active_learning_sim.json
+    python -m benchmarks.active_learning_sim --config configs/benchmarks/active_learning_sim_busbra.json --variant busbra
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from monai_baldsam.evaluation.active_learning import (
     STRATEGIES,
     ActiveLearningConfig,
     encode_cases,
+    head_click_model,
+    interactive_iou,
     label_savings,
     seed_round,
     simulate,
@@ -78,6 +80,7 @@ def run_domain(domain: str, args: argparse.Namespace, config: ActiveLearningConf
     pool = encode_cases(_pool_cases(domain, args.pool), backbone, store, runner, desc=f"{domain} pool")
     dev = encode_cases(discover_cases(domain_dir(domain), limit=args.dev_limit), backbone, store, runner,
                        desc=f"{domain} dev")
+    before = interactive_iou(head_click_model(backbone, head.path), dev, config.interactions)
     per_seed: dict[str, dict[int, np.ndarray]] = {s: {} for s in args.strategies}
     runs: dict[str, dict[str, Any]] = {s: {} for s in args.strategies}
     k = config.interactions
@@ -102,6 +105,7 @@ def run_domain(domain: str, args: argparse.Namespace, config: ActiveLearningConf
         "bundle": BUNDLES[domain], "start_head": {"file": head.path.name, "sha256": head.sha256},
         "pool": {"images": len(pool), "of": len(discover_cases(domain_dir(domain, split="train")))},
         "dev_images": len(dev), "dev_names": [item.name for item in dev],
+        f"start_head_miou@{k}": round(float(before[:, k - 1].mean()), 4),
         "curves": {s: {"labelled": counts, f"miou@{k}": [round(float(v), 4) for v in curves[s].mean(axis=1)],
                        "seed_min": [round(float(v), 4) for v in seed_means[s].min(axis=0)],
                        "seed_max": [round(float(v), 4) for v in seed_means[s].max(axis=0)]} for s in curves},

@@ -343,7 +343,8 @@ def _active_learning_sim(item: ResultFile) -> str:
             paired.append([domain, row["strategy"], row["labelled"], _interval(row, 3)])
     counts = [str(c) for c in next(iter(next(iter(record["domains"].values()))["curves"].values()))["labelled"]]
     pools = ", ".join(f"{d}: {e['pool']['images']} of {e['pool']['of']} training images, {e['dev_images']} dev "
-                      f"images, start `{e['start_head']['file']}` (bundle `{e['bundle']}`)"
+                      f"images, start `{e['start_head']['file']}` (bundle `{e['bundle']}`, dev mIoU@{k} "
+                      f"{fmt_num(e.get(f'start_head_miou@{k}'))} before any label)"
                       for d, e in record["domains"].items())
     return (f"Seeds {record['seeds']}; {config['seed_images']} seed images, then {config['rounds']} rounds of "
             f"{config['per_round']}; the app's trainer settings ({config['train']['epochs']} epochs, validation "
