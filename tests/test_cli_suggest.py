@@ -136,3 +136,28 @@ def test_train_head_cli_checks_its_options_before_any_work(tmp_path: Path, capsy
     code = main(["train-head", "--data", str(tmp_path), "--out", str(existing)])
     assert code == 2 and "already exists" in capsys.readouterr().err
     assert existing.read_bytes() == b"keep me"
+
+
+def test_suggest_scores_with_the_head_segment_runs(tmp_path: Path, dev_dir, capsys) -> None:
+    """``--head auto`` (the default): general_v2, the head ``segment`` decodes clicks with, so the suggestion is for the
+    mask the annotator sees; with ``--decoder original`` the head on that decoder (general); ``none`` is refused."""
+    import argparse
+
+    from monai_baldsam.cli.model_args import resolve_bald_head
+    from monai_baldsam.head.registry import DEFAULT_2D_HEAD, DEFAULT_HEAD
+
+    image, truth = _first_case(dev_dir, "busi")
+    ys, xs = np.nonzero(truth)
+    box = f"{xs.min()},{ys.min()},{xs.max()},{ys.max()}"
+    out = _run(capsys, ["suggest", str(image), "--box", box, "--mask-out", str(tmp_path / "mask.png")])
+    assert out["head"] == DEFAULT_2D_HEAD and out["suggestion"]["bald_score"] > 0.0
+    _run(capsys, ["segment", str(image), "--box", box, "--out", str(tmp_path / "segment.png"), "--usam", "none"])
+    suggested = np.array(Image.open(tmp_path / "mask.png")) > 0
+    segmented = np.array(Image.open(tmp_path / "segment.png")) > 0
+    assert np.array_equal(suggested, segmented), "suggest scored another mask than the one segment returns"
+    for decoder, expected in [(None, DEFAULT_2D_HEAD), ("original", DEFAULT_HEAD), ("clicks_v1", DEFAULT_HEAD)]:
+        args = argparse.Namespace(head="auto", backbone="lite_medsam", checkpoint=None, decoder=decoder)
+        resolve_bald_head(args)
+        assert args.head == expected, decoder
+    code = main(["suggest", str(image), "--box", box, "--head", "none"])
+    assert code == 2 and "not none" in capsys.readouterr().err

@@ -12,15 +12,17 @@ if TYPE_CHECKING:  # imported lazily at run time: keeps --help fast
 
 __all__ = ["BACKBONE_HELP", "AUTO_HEAD", "NO_HEAD", "add_backbone_arguments", "add_checkpoint_sha256_argument",
            "add_bundle_argument", "add_head_argument", "add_runtime_model_arguments", "apply_bundle",
-           "resolve_auto_head", "segmenter_from_args"]
+           "resolve_auto_head", "resolve_bald_head", "segmenter_from_args"]
 
 BACKBONE_HELP = "lite_medsam (default), vit_b, vit_l or vit_h"
-#: ``--head``'s default: the shipped click-native head on 2D pictures with the default model, no head otherwise
+#: ``--head``'s default: the shipped click-native head with the default model, no head otherwise
 AUTO_HEAD = "auto"
 #: ``--head none``: the decoder alone
 NO_HEAD = "none"
 #: registry.DEFAULT_2D_HEAD, spelled here so that --help does not import the head package
 _DEFAULT_2D_HEAD = "general_v2"
+#: registry.DEFAULT_HEAD: the head on LiteMedSAM's own decoder, for ``suggest`` where ``auto`` gives no head
+_FALLBACK_BALD_HEAD = "general"
 
 
 def add_backbone_arguments(parser: argparse.ArgumentParser, backbone_help: str = BACKBONE_HELP,
@@ -79,13 +81,23 @@ def resolve_auto_head(args: argparse.Namespace) -> None:
         args.head = _DEFAULT_2D_HEAD if default_model else None
 
 
-def apply_bundle(args: argparse.Namespace, default_head: str | None = None) -> None:
-    """Set ``args.head`` (and ``args.backbone``) from ``args.bundle`` when given; else fill ``default_head`` in for a
-    missing ``--head``. Giving both ``--bundle`` and ``--head`` (other than ``auto``) is an error."""
+def resolve_bald_head(args: argparse.Namespace) -> None:
+    """``--head`` of a command that needs a Bayesian head (``suggest`` scores clicks with its posterior): ``auto`` is
+    :func:`resolve_auto_head`'s head (``general_v2`` with the default model, the model ``segment`` runs), else
+    ``general``; ``none`` is refused."""
+    if getattr(args, "head", None) == NO_HEAD:
+        raise ValueError("suggest scores clicks with a Bayesian head: give --head auto (the default), general, a "
+                         "domain head or a head file, not none")
+    resolve_auto_head(args)
+    if args.head is None:
+        args.head = _FALLBACK_BALD_HEAD
+
+
+def apply_bundle(args: argparse.Namespace) -> None:
+    """Set ``args.head`` (and ``args.backbone``) from ``args.bundle`` when given. Giving both ``--bundle`` and
+    ``--head`` (other than ``auto``) is an error."""
     name = getattr(args, "bundle", None)
     if not name:
-        if default_head is not None and getattr(args, "head", None) is None:
-            args.head = default_head
         return
     if getattr(args, "head", None) not in (None, AUTO_HEAD):
         raise ValueError("give either --bundle or --head, not both: a bundle brings its own head")

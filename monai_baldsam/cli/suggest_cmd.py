@@ -8,10 +8,12 @@ import time
 
 from monai_baldsam.cli.input_args import add_image_argument, add_volume_arguments, load_image_input, window_from_args
 from monai_baldsam.cli.model_args import (
+    AUTO_HEAD,
     add_backbone_arguments,
     add_bundle_argument,
     add_runtime_model_arguments,
     apply_bundle,
+    resolve_bald_head,
     segmenter_from_args,
 )
 from monai_baldsam.cli.prompt_args import add_prompt_arguments, prompts_from_args
@@ -31,8 +33,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     add_image_argument(parser)
     add_prompt_arguments(parser)
-    parser.add_argument("--head", default=None,
-                        help="prediction head: general (default), ultrasound|busi, polyp|kvasir, skin|ph2, or a file")
+    parser.add_argument("--head", default=AUTO_HEAD,
+                        help="prediction head: auto (default: general_v2 with the default model, the head segment "
+                             "runs; general with --decoder or --checkpoint), general, ultrasound|busi, polyp|kvasir, "
+                             "skin|ph2, brain_mri|brats, general_v2, or a head file")
     add_bundle_argument(parser)
     parser.add_argument("--uncertainty-out", default=None,
                         help="write the mutual-information map in bits (0..1): .png for 2D, .nii/.nii.gz for 3D (the "
@@ -57,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     from monai_baldsam.suggestion import BITS_PER_NAT, suggest_2d, suggest_volume
 
     start = time.perf_counter()
-    apply_bundle(args, default_head="general")  # registry.DEFAULT_HEAD; not imported: keeps --help fast
+    apply_bundle(args)
+    resolve_bald_head(args)
     if args.footprint is not None and not 0.0 <= args.footprint < 0.5:
         raise ValueError(f"--footprint is a fraction of the image's shorter side in [0, 0.5), got {args.footprint}")
     if args.gate is not None and not 0.0 <= args.gate <= 1.0:
