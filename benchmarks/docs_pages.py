@@ -340,7 +340,8 @@ def _active_learning_sim(item: ResultFile) -> str:
             savings.append([domain, strategy, saved["target_miou"], fmt_num(saved["labels"], 1),
                             "-" if saved["saving"] is None else f"{100 * saved['saving']:.0f} %"])
         for row in entry["paired_vs_random"]:
-            paired.append([domain, row["strategy"], row["labelled"], _interval(row, 3)])
+            paired.append([domain, row["strategy"], row["labelled"], _interval(row, 3),
+                           _per_seed_difference(entry["runs"], row["strategy"], row["labelled"], k)])
     counts = [str(c) for c in next(iter(next(iter(record["domains"].values()))["curves"].values()))["labelled"]]
     pools = ", ".join(f"{d}: {e['pool']['images']} of {e['pool']['of']} training images, {e['dev_images']} dev "
                       f"images, start `{e['start_head']['file']}` (bundle `{e['bundle']}`, dev mIoU@{k} "
@@ -354,8 +355,18 @@ def _active_learning_sim(item: ResultFile) -> str:
             + "\n**Labelled images needed to reach `random`'s final mIoU (target: 25 % fewer)**\n\n"
             + md_table(["domain", "strategy", "random's final mIoU", "labelled images", "saving"], savings)
             + "\n**Strategy minus random at each count (per-image IoU averaged over seeds; 95 % paired bootstrap "
-              "over dev images, * beyond noise)**\n\n" + md_table(["domain", "strategy", "labelled", "difference"],
-                                                                   paired))
+              "over dev images, * beyond noise; it leaves out the fine-tuning's own variation between seeds, which "
+              "the last column shows: each seed's strategy minus random)**\n\n"
+            + md_table(["domain", "strategy", "labelled", "difference", "per seed"], paired))
+
+
+def _per_seed_difference(runs: Record, strategy: str, labelled: int, k: int) -> str:
+    values = []
+    for seed, rounds in runs[strategy].items():
+        mine = next(r for r in rounds if r["labelled"] == labelled)[f"miou@{k}"]
+        base = next(r for r in runs["random"][seed] if r["labelled"] == labelled)[f"miou@{k}"]
+        values.append(f"{mine - base:+.3f}")
+    return ", ".join(values)
 
 
 def _correction_val(item: ResultFile) -> str:
