@@ -94,7 +94,7 @@ def test_evaluate_refuses_before_loading_anything(evaluated, tmp_path: Path, dev
     volumes = ["evaluate", "--data", str(dev_dir("brats_mri3d")), "--out", str(tmp_path / "b")]
     for extra, pattern in [(["--first", "box", "--policy", "entropy"], "not available on volumes"),
                            (["--first", "click", "--policy", "oracle"], "--first box"),
-                           (["--first", "box", "--policy", "bald"], "needs --head")]:
+                           (["--first", "box", "--policy", "bald", "--head", "none"], "needs a Bayesian head")]:
         assert main([*volumes, *extra]) == 2
         assert pattern in capsys.readouterr().err
     assert main([*base, "--policy", "oracle", "--box-jitter", "0.1", "--first", "click",

@@ -113,7 +113,8 @@ def run_volumes(args: argparse.Namespace, start: float) -> int:
     if args.first != "box":
         raise ValueError("on volumes the first prompt is a box on one object slice (--box-slice): use --first box")
     if "bald" in policies and not args.head:
-        raise ValueError("the bald policy needs --head (e.g. --head general)")
+        raise ValueError("the bald policy needs a Bayesian head: leave --head at auto (general_v2 with the default "
+                         "model) or name one (e.g. --head general)")
     out = check_output_dir(args.out, args.overwrite)
     cases = discover_volume_cases(args.data, args.limit)
     segmenter = segmenter_from_args(args)
