@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["SCORE_KEYS", "TIE_TOLERANCE", "mi_summary", "Candidate", "rank_candidates"]
+__all__ = ["SCORE_KEYS", "TIE_TOLERANCE", "whole_picture_box", "mi_summary", "Candidate", "rank_candidates"]
 
 #: what the ``bald`` ``score`` (used by the ``bald`` strategy) is: the mean MI or the top-fraction mean MI.
 SCORE_KEYS = ("mean_mi_bits", "topk_mean_mi_bits")
@@ -24,6 +24,13 @@ SCORE_KEYS = ("mean_mi_bits", "topk_mean_mi_bits")
 TIE_TOLERANCE = 1e-9
 
 _BITS_PER_NAT = 1.0 / math.log(2.0)
+
+
+def whole_picture_box(hw: tuple[int, int]) -> np.ndarray:
+    """The prompt an unlabelled image is scored with: a box over the whole picture (slice) of size ``(H, W)``,
+    ``(x0, y0, x1, y1)`` in pixels."""
+    height, width = hw
+    return np.array([0.0, 0.0, width - 1.0, height - 1.0])
 
 
 def mi_summary(mi_nats: Sequence[np.ndarray], top_fraction: float) -> tuple[float, float]:

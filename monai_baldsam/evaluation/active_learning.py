@@ -34,7 +34,7 @@ from monai_baldsam.head.checkpoint import load_head
 from monai_baldsam.head.click_model import BayesianHeadClickModel
 from monai_baldsam.head.train.embedding_store import EmbeddingStore
 from monai_baldsam.head.train.trainer import TrainConfig, train_head
-from monai_baldsam.image_selection import SCORE_KEYS, Candidate, mi_summary, rank_candidates
+from monai_baldsam.image_selection import SCORE_KEYS, Candidate, mi_summary, rank_candidates, whole_picture_box
 from monai_baldsam.interaction.cases import load_case
 from monai_baldsam.interaction.policies import make_policy
 from monai_baldsam.interaction.simulator import make_first_prompt, run_first_interaction, run_session
@@ -45,7 +45,7 @@ from monai_baldsam.sam.model import SamBackbone
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 from monai_baldsam.usam import load_usam, resolve_usam
 
-__all__ = ["STRATEGIES", "ActiveLearningConfig", "EncodedCase", "encode_cases", "whole_picture_box", "head_click_model",
+__all__ = ["STRATEGIES", "ActiveLearningConfig", "EncodedCase", "encode_cases", "head_click_model",
            "pool_scores", "pick_next", "interactive_iou", "fine_tune", "LabelledHead", "seed_round", "simulate",
            "labels_to_reach", "strategy_curves", "label_savings"]
 
@@ -125,12 +125,6 @@ def encode_cases(cases: Sequence[EvalCase], backbone: SamBackbone, store: Embedd
         hw = (int(loaded.truth.shape[0]), int(loaded.truth.shape[1]))
         out.append(EncodedCase(case, SliceEmbedding(features.to(backbone.device), hw), loaded.truth))
     return out
-
-
-def whole_picture_box(hw: tuple[int, int]) -> np.ndarray:
-    """The app's scoring prompt: a box over the whole picture, ``(x0, y0, x1, y1)``."""
-    height, width = hw
-    return np.array([0.0, 0.0, width - 1.0, height - 1.0])
 
 
 def head_click_model(backbone: SamBackbone, head_path: Path) -> BayesianHeadClickModel:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from monai_baldsam.image_selection import whole_picture_box
 from monai_baldsam.interaction.model import ClickModel, ModelOutput, SamClickModel
 from monai_baldsam.sam.predictor import SamPredictor, SliceEmbedding
 from monai_baldsam.usam.features import quality_features, valid_low_res
@@ -131,6 +132,5 @@ class UsamModel:
         any prompt the whole image is the box (the automatic prompt used to rank unlabelled images)."""
         embedding = self.encode(image)
         if box_xy is None and point_coords_xy is None:
-            height, width = embedding.original_hw
-            box_xy = np.array([0.0, 0.0, width - 1.0, height - 1.0])
+            box_xy = whole_picture_box(embedding.original_hw)
         return self.assess(embedding, point_coords_xy, point_labels, box_xy, None)

@@ -30,7 +30,7 @@ from monailabel.interfaces.datastore import Datastore
 from monailabel.interfaces.tasks.scoring import ScoringMethod
 from tqdm.auto import tqdm
 
-from monai_baldsam.image_selection import SCORE_KEYS, mi_summary
+from monai_baldsam.image_selection import SCORE_KEYS, mi_summary, whole_picture_box
 from monai_baldsam.inferers.slicewise import SliceWiseSamInferer
 from monai_baldsam.monailabel.lib.datastore_info import update_image_info_fresh
 from monai_baldsam.monailabel.lib.heads import HeadVersion
@@ -193,8 +193,7 @@ class UsamScoring(ImageScoring):
                                                            sorted(boxes))
         qualities = []
         for index, embedding in embeddings.items():
-            height, width = embedding.original_hw
-            box = np.array([0.0, 0.0, width - 1.0, height - 1.0])
+            box = whole_picture_box(embedding.original_hw)
             qualities.append(usam.assess(embedding, None, None, box).quality.to_dict())
         iou = float(np.mean([q["predicted_iou"] for q in qualities]))
         return {"score": round(1.0 - iou, 6), "predicted_iou": round(iou, 6),
